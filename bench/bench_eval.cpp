@@ -5,6 +5,7 @@
 // Prints one JSON line per measurement and a human-readable line; no assertions.
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,7 @@ int run(int argc, char** argv) {
              {"repeats", {"1", "timed runs; the best is reported as images_per_s"}},
              {"bpe", {"", "BPE vocabulary (default: <shared>/assets/bpe_simple_vocab_16e6.txt.gz, else byte-level)"}},
              {"seed", {"0", "seed of the weights and images"}},
-             {"bf16", {"", "what-if: the same loop with the whole model and input in bf16 (not score_images)", true}}});
+             {"precision", {"fp32,bf16", "score_images' precisions to time, side by side (bf16: autocast)"}}});
   if (!args.parse(argc, argv)) return 0;
   const std::string arch = args.str("arch");
   const int64_t n = args.integer("images", 1), batch = args.integer("batch", 1);
@@ -68,95 +69,96 @@ int run(int argc, char** argv) {
   const at::Tensor images = torch::randint(0, 256, {n, s, s, 3}, torch::kUInt8);
   const at::Tensor prompts = class_prompt_tokens(tokenizer, "a photo of a ", kVocClasses, cfg.context_length);
   const auto norm = ImageNormalization::from_name("clip");
-  const bool bf16 = args.flag("bf16");
-  if (bf16) model->to(torch::kBFloat16);
-  // score_images, or with --bf16 its loop with a bf16 model (LibTorch 1.13's CPU layer_norm
-  // takes no bf16 input with fp32 weights, so autocast cannot run this model unchanged).
+  bool bf16 = false;
   auto score = [&](const at::Tensor& imgs) {
-    if (!bf16) return score_images(model, imgs, prompts, norm, batch, device).logits;
-    torch::NoGradGuard no_grad;
-    model->eval();
-    auto text = model->encode_text(prompts.to(device));
-    text = text / text.norm(2, -1, true);
-    std::vector<at::Tensor> logits;
-    for (int64_t i = 0; i < imgs.size(0); i += batch) {
-      auto x = to_model_input(imgs.narrow(0, i, std::min(batch, imgs.size(0) - i)).to(device), norm);
-      auto e = model->encode_image(x.to(torch::kBFloat16));
-      e = e / e.norm(2, -1, true);
-      logits.push_back((model->logit_scale.exp() * e.matmul(text.t())).to(torch::kFloat).cpu());
-    }
-    return torch::cat(logits);
+    return score_images(model, imgs, prompts, norm, batch, device, nullptr, bf16).logits;
   };
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
 
-  std::cerr << "bench_eval: " << cfg.describe() << "; " << n << " images, batch " << batch << ", "
-            << at::get_num_threads() << " threads, " << device.str() << std::endl;
-  // Warm-up: one batch (allocator, oneDNN / cuBLAS plans).
-  {
-    Timer t;
-    score(images.narrow(0, 0, std::min(batch, n)));
-    sync();
-    std::cerr << "bench_eval: warm-up batch " << t.seconds() << " s" << std::endl;
-  }
-
-  double best = 0;
-  std::vector<double> runs;
-  for (int64_t r = 0; r < repeats; ++r) {
-    sync();
-    Timer t;
-    const auto scores = score(images);
-    sync();
-    const double sec = t.seconds();
-    runs.push_back(sec);
-    best = std::max(best, static_cast<double>(n) / sec);
-    (void)scores;
-  }
-
-  // Where the time goes, per batch: the uint8 -> float input transform alone (the rest is
-  // encode_image; the text tower runs once per call on 20 prompts).
-  double preprocess_s = 0;
-  {
-    torch::NoGradGuard no_grad;
-    sync();
-    Timer t;
-    for (int64_t i = 0; i < n; i += batch) {
-      auto x = to_model_input(images.narrow(0, i, std::min(batch, n - i)).to(device), norm);
-      (void)x;
+  at::Tensor fp32_logits;  // of the first batch, for the bf16 comparison
+  double fp32_ips = 0;
+  std::stringstream precisions(args.str("precision"));
+  std::string precision;
+  while (std::getline(precisions, precision, ',')) {
+    LMSWEEP_CHECK(precision == "fp32" || precision == "bf16", "bench_eval: --precision {}: valid: fp32, bf16", precision);
+    bf16 = precision == "bf16";
+    std::cerr << "bench_eval: " << cfg.describe() << "; " << n << " images, batch " << batch << ", "
+              << at::get_num_threads() << " threads, " << device.str() << std::endl;
+    // Warm-up: one batch (allocator, oneDNN / cuBLAS plans).
+    {
+      Timer t;
+      score(images.narrow(0, 0, std::min(batch, n)));
+      sync();
+      std::cerr << "bench_eval: warm-up batch " << t.seconds() << " s" << std::endl;
     }
-    sync();
-    preprocess_s = t.seconds();
-  }
-  double text_s = 0;
-  {
-    torch::NoGradGuard no_grad;
-    model->eval();
-    sync();
-    Timer t;
-    auto e = model->encode_text(prompts.to(device));
-    sync();
-    text_s = t.seconds();
-  }
 
-  nlohmann::json fig = {{"bench", "eval_throughput"},
-                        {"model", arch},
-                        {"batch", batch},
-                        {"images", n},
-                        {"images_per_s", best},
-                        {"seconds", runs},
-                        {"threads", at::get_num_threads()},
-                        {"device", device.str()},
-                        {"precision", bf16 ? "bf16-model-what-if" : "fp32"},
-                        {"prompts", static_cast<int64_t>(kVocClasses.size())},
-                        {"preprocess_s", preprocess_s},
-                        {"text_prompts_s", text_s}};
-  bench::emit(fig);
-  std::cout << fmt::format("eval {} batch {}{}: {:.2f} images/s on {} thread(s), {} ({} images in {:.2f} s; "
-                           "input transform {:.1f}% of it, prompt encoding {:.3f} s)",
-                           arch, batch, bf16 ? " bf16" : "", best, at::get_num_threads(), device.str(), n, runs.front(),
-                           100.0 * preprocess_s / runs.front(), text_s)
-            << std::endl;
+    double best = 0;
+    std::vector<double> runs;
+    for (int64_t r = 0; r < repeats; ++r) {
+      sync();
+      Timer t;
+      const auto scores = score(images);
+      sync();
+      const double sec = t.seconds();
+      runs.push_back(sec);
+      best = std::max(best, static_cast<double>(n) / sec);
+      (void)scores;
+    }
+
+    // Where the time goes, per batch: the uint8 -> float input transform alone (the rest is
+    // encode_image; the text tower runs once per call on 20 prompts).
+    double preprocess_s = 0;
+    {
+      torch::NoGradGuard no_grad;
+      sync();
+      Timer t;
+      for (int64_t i = 0; i < n; i += batch) {
+        auto x = to_model_input(images.narrow(0, i, std::min(batch, n - i)).to(device), norm);
+        (void)x;
+      }
+      sync();
+      preprocess_s = t.seconds();
+    }
+    double text_s = 0;
+    {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      sync();
+      Timer t;
+      auto e = model->encode_text(prompts.to(device));
+      sync();
+      text_s = t.seconds();
+    }
+
+    nlohmann::json fig = {{"bench", "eval_throughput"},
+                          {"model", arch},
+                          {"batch", batch},
+                          {"images", n},
+                          {"images_per_s", best},
+                          {"seconds", runs},
+                          {"threads", at::get_num_threads()},
+                          {"device", device.str()},
+                          {"precision", bf16 ? "bf16" : "fp32"},
+                          {"prompts", static_cast<int64_t>(kVocClasses.size())},
+                          {"preprocess_s", preprocess_s},
+                          {"text_prompts_s", text_s}};
+    if (!fp32_logits.defined()) {
+      fp32_logits = score(images.narrow(0, 0, std::min(batch, n)));
+      fp32_ips = best;
+    } else {
+      const auto l = score(images.narrow(0, 0, std::min(batch, n)));
+      fig["max_logit_diff_vs_fp32"] = (l - fp32_logits).abs().max().item<double>();
+      fig["speedup_vs_fp32"] = best / fp32_ips;
+    }
+    bench::emit(fig);
+    std::cout << fmt::format("eval {} batch {}{}: {:.2f} images/s on {} thread(s), {} ({} images in {:.2f} s; "
+                             "input transform {:.1f}% of it, prompt encoding {:.3f} s)",
+                             arch, batch, bf16 ? " bf16" : "", best, at::get_num_threads(), device.str(), n, runs.front(),
+                             100.0 * preprocess_s / runs.front(), text_s)
+              << std::endl;
+}
   return 0;
 }
 

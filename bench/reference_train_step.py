@@ -12,8 +12,11 @@ losses follow DESIGN.md section 1 (the formulas, written here). Token ids come f
 (--tokens: lmsweep's tokenizer, equal to OpenAI's on the tested cases), so no tokenizer code is
 needed; the reference tokenizes in its DataLoader, which is not timed here either.
 
-Run with Debian's /usr/bin/python3 (python3-torch 1.13); bench_train writes the tokens file and
-calls this script itself.
+Run with Debian's /usr/bin/python3 (python3-torch 1.13), or any python with torch; bench_train
+writes the tokens file and calls this script itself, passing its --device. On a GPU (--device
+cuda) the archive's TorchScript, traced on the CPU, has its device constants moved to the GPU (as
+OpenAI's clip.load does), the timed loop is bracketed by torch.cuda.synchronize(), and the
+breakdown is taken with CUDA events (no extra synchronisation inside the step).
 Prints one JSON line ({"bench": "reference_train_step", ...}) and a human-readable line.
 """
 import argparse
@@ -40,8 +43,34 @@ def bal_loss(x, y, class_weights, gamma_neg, gamma_pos=0.0, clip=0.05, eps=1e-8,
 def clip_loss(image_features, text_features, logit_scale):
     """Symmetric cross-entropy over the batch (labels = arange(B))."""
     logits = logit_scale * image_features @ text_features.T
-    labels = torch.arange(logits.shape[0])
+    labels = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def move_torchscript(model, device):
+    """The archive's traced code holds device constants ("cpu", or "cuda" for OpenAI's releases):
+    point them at `device`, as OpenAI's clip.load(jit=True) does."""
+    holder = torch.jit.trace(lambda: torch.ones([]).to(torch.device(device)), example_inputs=[])
+    device_node = [n for n in holder.graph.findAllNodes("prim::Constant") if "Device" in repr(n)][-1]
+
+    def patch(module):
+        try:
+            graphs = [module.graph] if hasattr(module, "graph") else []
+        except RuntimeError:
+            graphs = []
+        if hasattr(module, "forward1"):
+            graphs.append(module.forward1.graph)
+        for graph in graphs:
+            for node in graph.findAllNodes("prim::Constant"):
+                if "value" in node.attributeNames():
+                    value = str(getattr(node, node.kindOf("value"))("value"))
+                    if value.startswith("cuda") or value == "cpu":
+                        node.copyAttributes(device_node)
+
+    model.apply(patch)
+    patch(model.encode_image)
+    patch(model.encode_text)
+    return model
 
 
 def read_labels(path):
@@ -80,7 +109,14 @@ def main():
     ap.add_argument("--s", type=float, default=1.35)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of the step")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     a = ap.parse_args()
+    device = torch.device(a.device)
+    cuda = device.type == "cuda"
+    if cuda and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if cuda and not torch.cuda.is_available():
+        sys.exit("reference_train_step.py: --device %s but torch %s sees no GPU" % (a.device, torch.__version__))
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -90,10 +126,12 @@ def main():
     C = len(names)
     entries = read_split(a.train)
     N = len(entries)
-    model = torch.jit.load(a.weights, map_location="cpu").float()
+    model = torch.jit.load(a.weights, map_location=device).float()
+    if cuda:
+        move_torchscript(model, device)
     tokens = json.load(open(a.tokens))
-    prompts = torch.tensor(tokens["prompts"], dtype=torch.long)
-    captions = torch.tensor(tokens["captions"], dtype=torch.long)
+    prompts = torch.tensor(tokens["prompts"], dtype=torch.long, device=device)
+    captions = torch.tensor(tokens["captions"], dtype=torch.long, device=device)
     ctx = prompts.shape[1]
     mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
@@ -102,29 +140,40 @@ def main():
     for path, _ in entries:
         im = Image.open(os.path.join(a.data_root, path)).convert("RGB").resize((res, res), Image.BILINEAR)
         images.append((torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255 - mean) / std)
-    images = torch.stack(images)
+    images = torch.stack(images).to(device)
     onehot = torch.zeros(N, C)
     for i, (_, labels) in enumerate(entries):
         onehot[i, labels] = 1
     counts = onehot.sum(0).double()
     cw = (N / counts) ** a.s
-    cw = cw / cw.max()
+    cw = (cw / cw.max()).to(device)
+    onehot = onehot.to(device)
     for p in model.parameters():
         p.requires_grad = True
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
     model.train()
 
-    parts = {"image_fwd": 0.0, "text_fwd": 0.0, "loss_fwd": 0.0, "backward": 0.0, "optimizer": 0.0}
+    names_of_parts = ["image_fwd", "text_fwd", "loss_fwd", "backward", "optimizer"]
+    parts = dict.fromkeys(names_of_parts, 0.0)
+    events = []  # on a GPU: per timed step, the CUDA events at the part boundaries
+
+    def now(timed_parts, stamps):
+        if cuda and timed_parts:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            stamps.append(e)
+        return time.perf_counter()
 
     def step(i, timed_parts):
         lo = (i * a.batch) % N
-        idx = torch.arange(lo, min(lo + a.batch, N))
-        t0 = time.perf_counter()
+        idx = torch.arange(lo, min(lo + a.batch, N), device=device)
+        stamps = []
+        t0 = now(timed_parts, stamps)
         img = model.encode_image(images[idx])
-        t1 = time.perf_counter()
+        t1 = now(timed_parts, stamps)
         txt = model.encode_text(captions[idx])
         lab = model.encode_text(prompts)  # re-encoded with gradient every step
-        t2 = time.perf_counter()
+        t2 = now(timed_parts, stamps)
         img = img / img.norm(dim=-1, keepdim=True)
         txt = txt / txt.norm(dim=-1, keepdim=True)
         lab = lab / lab.norm(dim=-1, keepdim=True)
@@ -132,14 +181,18 @@ def main():
         dot = scale * img @ lab.T
         loss = clip_loss(img, txt, scale) + bal_loss(dot, onehot[idx], cw, a.gamma_neg,
                                                      label_smoothing=a.label_smoothing) * a.lam
-        t3 = time.perf_counter()
+        t3 = now(timed_parts, stamps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        t4 = time.perf_counter()
+        t4 = now(timed_parts, stamps)
         optimizer.step()
+        t5 = now(timed_parts, stamps)  # on a GPU: where the optimizer's kernels end
         value = loss.item()
-        t5 = time.perf_counter()
-        if timed_parts:
+        if not cuda:
+            t5 = time.perf_counter()  # on the CPU, loss.item() counts with the optimizer, as before
+        if stamps:
+            events.append(stamps)
+        elif timed_parts:
             parts["image_fwd"] += t1 - t0
             parts["text_fwd"] += t2 - t1
             parts["loss_fwd"] += t3 - t2
@@ -150,20 +203,27 @@ def main():
     for i in range(a.warmup):
         step(i, False)
     seen = 0
+    if cuda:
+        torch.cuda.synchronize(device)
     t = time.perf_counter()
     for i in range(a.warmup, a.warmup + a.steps):
         _, n = step(i, a.breakdown)
         seen += n
+    if cuda:
+        torch.cuda.synchronize(device)
     sec = time.perf_counter() - t
+    for stamps in events:  # milliseconds between consecutive events
+        for k, name in enumerate(names_of_parts):
+            parts[name] += stamps[k].elapsed_time(stamps[k + 1]) / 1000
     fig = {"bench": "reference_train_step", "impl": "python-openai-clip-torchscript", "torch": torch.__version__,
-           "batch": a.batch, "threads": torch.get_num_threads(), "steps": a.steps, "images": seen,
+           "device": str(device), "batch": a.batch, "threads": torch.get_num_threads(), "steps": a.steps, "images": seen,
            "seconds": sec, "images_per_s": seen / sec, "text_tokens": ctx, "prompts": C,
            "params": sum(p.numel() for p in model.parameters())}
     if a.breakdown:
         fig["ms_per_step"] = {k: 1000 * v / a.steps for k, v in parts.items()}
     print(json.dumps(fig))
-    print("python reference step (OpenAI CLIP, torch %s, %d threads): %.1f images/s (batch %d, %d steps)"
-          % (torch.__version__, torch.get_num_threads(), seen / sec, a.batch, a.steps))
+    print("python reference step (OpenAI CLIP, torch %s, %s, %d threads): %.1f images/s (batch %d, %d steps)"
+          % (torch.__version__, device, torch.get_num_threads(), seen / sec, a.batch, a.steps))
     sys.stdout.flush()
 
 

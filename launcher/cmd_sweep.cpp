@@ -14,7 +14,7 @@
 #include "launcher/signals.h"
 #include "sweep/config.h"
 #include "sweep/coordinator.h"
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
 #include "sweep/worker.h"
 
@@ -61,7 +61,7 @@ int run_sweep(int argc, const char* const argv[]) {
 
   // Every rank parses the same files the same way, so they fail (or not) together; only rank 0
   // reports. MPI is initialised even without mpirun (a singleton: one rank).
-  sweep::MpiSession mpi(nullptr, nullptr);
+  dist::MpiSession mpi(nullptr, nullptr);
   const bool root = mpi.rank() == 0;
   auto fail_all = [&](const std::string& message) {
     if (root) std::cerr << "lmsweep sweep: error: " << message << "\n";
@@ -129,12 +129,12 @@ int run_sweep(int argc, const char* const argv[]) {
       ready = {{"ok", false}, {"error", e.what()}};
     }
   }
-  ready = sweep::broadcast_json(MPI_COMM_WORLD, 0, ready);
+  ready = dist::broadcast_json(MPI_COMM_WORLD, 0, ready);
   if (!ready.at("ok").get<bool>()) return fail_all(ready.value("error", std::string()));
   if (!root) resolve_synthetic(base);
 
   install_stop_handlers();
-  auto channels = sweep::Channels::create(MPI_COMM_WORLD);
+  auto channels = dist::Channels::create(MPI_COMM_WORLD);
   std::thread coordinator_thread;
   if (root) coordinator->set_stop_check([] { return stop_requested(); });
   if (root)
@@ -165,7 +165,7 @@ int run_sweep(int argc, const char* const argv[]) {
   }
   // Tell every rank whether the sweep was stopped: a preempted job exits with
   // kExitRequeue so that its batch script requeues it (slurm/).
-  stopped = sweep::broadcast_json(MPI_COMM_WORLD, 0, stopped).get<bool>();
+  stopped = dist::broadcast_json(MPI_COMM_WORLD, 0, stopped).get<bool>();
   channels.free();
   if (stopped) {
     if (root)

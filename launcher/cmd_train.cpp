@@ -11,13 +11,15 @@
 
 #include "common/error.h"
 #include "common/host.h"
+#include "compat/torch_compat.h"
+#include "dist/device.h"
 #include "db/epoch_json.h"
 #include "db/store.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 #include "launcher/signals.h"
-#include "sweep/c10d_group.h"
-#include "sweep/mpi_channel.h"
+#include "dist/c10d_group.h"
+#include "dist/mpi_channel.h"
 #include "train/collectives.h"
 #include "train/trainer.h"
 
@@ -60,22 +62,25 @@ int run_train(int argc, const char* const argv[]) {
 
   // Under mpirun / srun with several ranks: one run with data parallelism over all of them
   // (--batch-size is the global batch). Rank 0 alone writes files and the database.
-  std::unique_ptr<sweep::MpiSession> mpi;
+  std::unique_ptr<dist::MpiSession> mpi;
   std::unique_ptr<Collectives> group;
-  if (sweep::launched_by_mpi()) mpi = std::make_unique<sweep::MpiSession>(nullptr, nullptr);
+  if (dist::launched_by_mpi()) mpi = std::make_unique<dist::MpiSession>(nullptr, nullptr);
   const bool root = !mpi || mpi->rank() == 0;
   if (root) resolve_synthetic(o);
   if (mpi && mpi->size() > 1) {
-    sweep::quiet_barrier(MPI_COMM_WORLD);  // rank 0 has written the synthetic data
+    dist::quiet_barrier(MPI_COMM_WORLD);  // rank 0 has written the synthetic data
     if (!root) resolve_synthetic(o);
     o.validate();
-    sweep::ProcessGroupOptions po;
+    dist::ProcessGroupOptions po;
     po.cuda = o.device.rfind("cuda", 0) == 0;
-    const auto placement = sweep::node_placement(MPI_COMM_WORLD);
+    const auto placement = dist::node_placement(MPI_COMM_WORLD);
     po.single_host = placement.whole_comm_on_node;
-    if (o.device == "cuda") o.device = fmt::format("cuda:{}", placement.rank);  // one GPU per rank
-    group = sweep::make_process_group(MPI_COMM_WORLD, po);
+    // One GPU per rank (node-local rank modulo the GPUs it sees), current before NCCL starts.
+    o.device = dist::rank_device(o.device, placement.rank, compat::cuda_device_count());
+    dist::use_device(o.device);
+    group = dist::make_process_group(MPI_COMM_WORLD, po);
   }
+  o.device = dist::rank_device(o.device, 0, compat::cuda_device_count());  // one process: "cuda" = GPU 0
   o.validate();
   if (!root) {
     // Followers train their share and leave the records to rank 0.

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "launcher/commands.h"
+#include "launcher/version.h"
 
 namespace {
 
@@ -20,7 +21,8 @@ const char* kUsage =
     "  submit       submit a sweep as a SLURM batch job (requeued on preemption)\n"
     "  train        fine-tune CLIP with LM-CLIP (one run; mpirun -np k for data parallelism)\n"
     "  eval         evaluate a CLIP checkpoint on a test split (zero-shot or fine-tuned)\n"
-    "  synth-data   write the built-in synthetic long-tailed multi-label dataset\n";
+    "  synth-data   write the built-in synthetic long-tailed multi-label dataset\n"
+    "  version      lmsweep's and LibTorch's versions, the backends built in (also --version)\n";
 
 }  // namespace
 
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
     if (command == "best") return lmsweep::cli::run_best(sub_argc, sub_argv);
     if (command == "status") return lmsweep::cli::run_status(sub_argc, sub_argv);
     if (command == "submit") return lmsweep::cli::run_submit(sub_argc, sub_argv);
+    if (command == "version" || command == "--version") return lmsweep::cli::run_version(sub_argc, sub_argv);
     std::cerr << "lmsweep: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const lmsweep::Error& e) {

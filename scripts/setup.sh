@@ -3,7 +3,9 @@
 #   bash scripts/setup.sh                   (as root, or with sudo available)
 #   bash scripts/setup.sh --with-test-deps  also what the tests use: SLURM's daemons for the
 #                                           private test cluster, the sqlite3 shell
-# Environment: BUILD_DIR (default build), BUILD_TYPE (Release), LMSWEEP_SKIP_APT=1 to skip apt.
+# Environment: BUILD_DIR (default build), BUILD_TYPE (Release), LMSWEEP_SKIP_APT=1 to skip apt,
+# LMSWEEP_SKIP_BUILD=1 to only install the packages, LMSWEEP_EXTRA_PACKAGES="..." to install more
+# (scripts/setup-cuda-libtorch.sh uses both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,8 @@ PACKAGES=(
 if [ "${1:-}" = --with-test-deps ]; then
   PACKAGES+=(slurmctld slurmd slurm-client sqlite3 procps)
 fi
+# shellcheck disable=SC2206
+PACKAGES+=(${LMSWEEP_EXTRA_PACKAGES:-})
 
 if [ "${LMSWEEP_SKIP_APT:-0}" != 1 ]; then
   SUDO=""
@@ -32,6 +36,10 @@ if [ "${LMSWEEP_SKIP_APT:-0}" != 1 ]; then
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+fi
+
+if [ "${LMSWEEP_SKIP_BUILD:-0}" = 1 ]; then
+  exit 0
 fi
 
 BUILD_DIR=${BUILD_DIR:-build}

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "db/epoch_json.h"
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 #include "sweep/protocol.h"
 
 namespace lmsweep::sweep {
@@ -99,11 +99,11 @@ void Coordinator::prepare() {
                    requeued ? fmt::format(", {} requeued after a stopped job", requeued) : ""));
 }
 
-void Coordinator::run(const Channels& channels) {
+void Coordinator::run(const dist::Channels& channels) {
   started_at_ = db::unix_now();
   int active = setup_.num_groups;
   while (active > 0) {
-    const Received r = receive_json(channels.up, MPI_ANY_SOURCE, MPI_ANY_TAG);
+    const dist::Received r = dist::receive_json(channels.up, MPI_ANY_SOURCE, MPI_ANY_TAG);
     if (!stopping_ && stop_check_ && stop_check_()) {
       stopping_ = true;
       log_(fmt::format("[{}] stop requested: no new trials; running ones save their state and stop",
@@ -123,7 +123,7 @@ void Coordinator::run(const Channels& channels) {
 
 bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m) {
   if (queue_.empty() || stopping_) {
-    send_json(down, source, kShutdown, nlohmann::json::object());
+    dist::send_json(down, source, kShutdown, nlohmann::json::object());
     return true;
   }
   const int64_t trial_id = queue_.front();
@@ -137,7 +137,7 @@ bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m)
   a.seed = static_cast<uint64_t>(t.seed);
   a.params = nlohmann::json::parse(t.params_json);
   running_[trial_id] = Running{t.number, group, db::unix_now(), 0, true};
-  send_json(down, source, kAssign, a.to_json());
+  dist::send_json(down, source, kAssign, a.to_json());
   log_(fmt::format("trial {} -> group {} ({}){}", t.number, group, a.params.dump(),
                    t.attempts > 1 ? fmt::format(", attempt {}", t.attempts) : ""));
   return false;
@@ -166,7 +166,7 @@ void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {
       note = "  pruned by ASHA: " + d.describe();
     }
   }
-  send_json(down, source, kDecision, nlohmann::json{{"continue", keep_going}});
+  dist::send_json(down, source, kDecision, nlohmann::json{{"continue", keep_going}});
   auto pct = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v * 100) : std::string("-"); };
   log_(fmt::format("trial {} epoch {}/{}  loss {:.4f}  mAP {} (head {} / middle {} / tail {}){}", run.number,
                    parsed.record.epoch, setup_.epochs, parsed.record.train_loss.value_or(0), pct(parsed.record.map),

@@ -13,7 +13,7 @@
 #include "db/store.h"
 #include "sweep/asha.h"
 #include "sweep/config.h"
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
 #include "sweep/search_space.h"
 
@@ -40,7 +40,7 @@ class Coordinator {
   void prepare();
   // Serves the groups' messages (channels.up, replies on channels.down) until every group
   // got kShutdown.
-  void run(const Channels& channels);
+  void run(const dist::Channels& channels);
   // Preemption (SIGUSR1 / SIGTERM): checked between messages; once true the coordinator hands
   // out no more trials; running ones stop at their next step boundary by themselves and
   // report interrupted.

@@ -13,8 +13,10 @@
 
 #include "common/error.h"
 #include "common/host.h"
-#include "sweep/c10d_group.h"
-#include "sweep/mpi_channel.h"
+#include "compat/torch_compat.h"
+#include "dist/device.h"
+#include "dist/c10d_group.h"
+#include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
 #include "sweep/protocol.h"
 #include "sweep/search_space.h"
@@ -48,7 +50,7 @@ double fake_map(const nlohmann::json& params, int64_t epoch, int64_t epochs) {
   return 0.2 + 0.7 * quality * progress;
 }
 
-int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channels) {
+int run_worker(const WorkerSetup& setup, MPI_Comm world, const dist::Channels& channels) {
   int rank = 0, size = 1;
   MPI_Comm_rank(world, &rank);
   MPI_Comm_size(world, &size);
@@ -64,20 +66,19 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channel
   if (base.threads == 0) {
     // "All cores" means this rank's share of its node: ranks beside each other must not
     // oversubscribe the cores (OpenMP's spinning threads then slow everyone down).
-    base.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / node_placement(world).size);
+    base.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist::node_placement(world).size);
   }
   const bool cuda = base.device.rfind("cuda", 0) == 0;
-  if (cuda && base.device == "cuda" && torch::cuda::is_available()) {
-    // One GPU per rank, by node-local rank.
-    const int gpus = static_cast<int>(torch::cuda::device_count());
-    base.device = fmt::format("cuda:{}", node_placement(world).rank % std::max(1, gpus));
-  }
+  // One GPU per rank, by node-local rank, current for this thread before any CUDA work
+  // (the NCCL communicator below included).
+  base.device = dist::rank_device(base.device, dist::node_placement(world).rank, compat::cuda_device_count());
+  dist::use_device(base.device);
   std::unique_ptr<Collectives> collectives;
   if (k > 1 && setup.fake_epoch_seconds < 0) {
-    ProcessGroupOptions po;
+    dist::ProcessGroupOptions po;
     po.cuda = cuda;
-    po.single_host = node_placement(group_comm).whole_comm_on_node;
-    collectives = make_process_group(group_comm, po);
+    po.single_host = dist::node_placement(group_comm).whole_comm_on_node;
+    collectives = dist::make_process_group(group_comm, po);
   }
   ImageCache images;  // decoded once for every trial of this process
   const std::string host = host_name();
@@ -86,11 +87,11 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channel
   while (true) {
     nlohmann::json message;
     if (leader) {
-      send_json(channels.up, 0, kRequest, {{"group", group}, {"host", host}});
-      const Received r = receive_json(channels.down, 0, MPI_ANY_TAG);
+      dist::send_json(channels.up, 0, kRequest, {{"group", group}, {"host", host}});
+      const dist::Received r = dist::receive_json(channels.down, 0, MPI_ANY_TAG);
       message = r.tag == kAssign ? r.message : nlohmann::json{{"shutdown", true}};
     }
-    message = broadcast_json(group_comm, 0, message);
+    message = dist::broadcast_json(group_comm, 0, message);
     if (message.contains("shutdown")) break;
     const Assignment a = Assignment::from_json(message);
     ++trials;
@@ -99,10 +100,10 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channel
     auto report = [&](const std::string& line) {
       bool keep_going = false;
       if (leader) {
-        send_json(channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
-        keep_going = receive_json(channels.down, 0, kDecision).message.value("continue", false);
+        dist::send_json(channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
+        keep_going = dist::receive_json(channels.down, 0, kDecision).message.value("continue", false);
       }
-      return broadcast_json(group_comm, 0, keep_going).get<bool>();
+      return dist::broadcast_json(group_comm, 0, keep_going).get<bool>();
     };
 
     std::string status = "completed", error;
@@ -112,7 +113,7 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channel
         for (int64_t e = 1; e <= o.epochs; ++e) {
           std::this_thread::sleep_for(std::chrono::duration<double>(setup.fake_epoch_seconds));
           bool stop = setup.stop_requested && setup.stop_requested();
-          stop = broadcast_json(group_comm, 0, stop).get<bool>();
+          stop = dist::broadcast_json(group_comm, 0, stop).get<bool>();
           if (stop) {
             status = "interrupted";
             break;
@@ -142,7 +143,7 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channel
       error = e.what();
       error = error.substr(0, error.find('\n'));
     }
-    if (leader) send_json(channels.up, 0, kDone, {{"trial_id", a.trial_id}, {"status", status}, {"error", error}});
+    if (leader) dist::send_json(channels.up, 0, kDone, {{"trial_id", a.trial_id}, {"status", status}, {"error", error}});
     // After an interruption the coordinator, stopping too, answers the next request with
     // kShutdown.
   }

@@ -3,7 +3,7 @@
 // trials and report epochs; members follow their leader. LibTorch + MPI.
 #include <mpi.h>
 
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 
 #include <functional>
 #include <string>
@@ -26,7 +26,7 @@ struct WorkerSetup {
 
 // Runs until the coordinator has no trial left for this rank's group. Returns the number of
 // trials this rank took part in.
-int run_worker(const WorkerSetup& setup, MPI_Comm world, const Channels& channels);
+int run_worker(const WorkerSetup& setup, MPI_Comm world, const dist::Channels& channels);
 
 // The options of trial `number` with `params` (flag -> value) applied to `base`.
 TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, uint64_t seed,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -12,8 +13,10 @@
 #include <mutex>
 #include <thread>
 
+#ifdef LMSWEEP_HAVE_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include "common/error.h"
 
@@ -22,6 +25,83 @@ namespace fs = std::filesystem;
 
 // ----------------------------------------------------------------------------------------------
 // Decoding
+
+#ifndef LMSWEEP_HAVE_OPENCV
+namespace {
+
+// Built without OpenCV (LMSWEEP_WITH_OPENCV=OFF): PNG through libpng, JPEG not at all.
+constexpr const char* kNoOpenCv =
+    "this lmsweep was built without OpenCV (LMSWEEP_WITH_OPENCV=OFF), so it reads and writes PNG only";
+
+// What libpng's callbacks share; lives in the caller's frame, before setjmp.
+struct PngRead {
+  const uint8_t* data = nullptr;
+  size_t size = 0, pos = 0;
+  std::string error;
+  std::vector<png_bytep> rows;
+};
+
+void png_read_memory(png_structp png, png_bytep out, png_size_t n) {
+  auto* r = static_cast<PngRead*>(png_get_io_ptr(png));
+  if (n > r->size - r->pos) png_error(png, "unexpected end of file (truncated PNG)");
+  std::memcpy(out, r->data + r->pos, n);
+  r->pos += n;
+}
+
+void png_on_error(png_structp png, png_const_charp message) {
+  static_cast<PngRead*>(png_get_error_ptr(png))->error = message;
+  png_longjmp(png, 1);
+}
+
+void png_on_warning(png_structp, png_const_charp) {}
+
+// The transforms of OpenCV's PngDecoder for IMREAD_COLOR: 16 bits cut to their high byte, alpha
+// stripped (not composited), palette and gray (1, 2, 4 bits too) expanded to RGB, interlacing
+// undone; no gamma or colour-space conversion (PIL's convert("RGB") applies none either).
+bool decode_png_rgb(const std::vector<uint8_t>& bytes, RgbImage* out, PngRead* r) {
+  r->data = bytes.data();
+  r->size = bytes.size();
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, png_on_error, png_on_warning);
+  if (!png) {
+    r->error = "out of memory";
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  if (!info || setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
+    if (r->error.empty()) r->error = "cannot decode it";
+    return false;
+  }
+  png_set_read_fn(png, r, png_read_memory);
+  png_read_info(png, info);
+  const int bit_depth = png_get_bit_depth(png, info);
+  const int color_type = png_get_color_type(png, info);
+  if (bit_depth == 16) png_set_strip_16(png);
+  png_set_strip_alpha(png);
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if ((color_type & PNG_COLOR_MASK_COLOR) == 0) {
+    if (bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    png_set_gray_to_rgb(png);
+  }
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
+      png_get_rowbytes(png, info) != static_cast<size_t>(width) * 3)
+    png_error(png, "unexpected layout after conversion to 8-bit RGB");
+  out->height = height;
+  out->width = width;
+  out->pixels.resize(static_cast<size_t>(height) * width * 3);
+  r->rows.resize(height);
+  for (png_uint_32 y = 0; y < height; ++y) r->rows[y] = out->pixels.data() + static_cast<size_t>(y) * width * 3;
+  png_read_image(png, r->rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+}  // namespace
+#endif
 
 RgbImage decode_image(const std::string& path) {
   std::error_code ec;
@@ -32,7 +112,7 @@ RgbImage decode_image(const std::string& path) {
                 path);
   std::ifstream in(path, std::ios::binary);
   LMSWEEP_CHECK(in.good(), "cannot open image '{}': check its permissions", path);
-  std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   LMSWEEP_CHECK(!in.bad(), "cannot read image '{}'", path);
   LMSWEEP_CHECK(!bytes.empty(), "corrupt image '{}': the file is empty", path);
 
@@ -50,9 +130,19 @@ RgbImage decode_image(const std::string& path) {
     LMSWEEP_CHECK(has_eoi, "corrupt image '{}': truncated JPEG (no end-of-image marker)", path);
   }
 
+  const bool is_png =
+      bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0;
+#ifndef LMSWEEP_HAVE_OPENCV
+  LMSWEEP_CHECK(!is_jpeg, "cannot decode JPEG image '{}': {}", path, kNoOpenCv);
+  LMSWEEP_CHECK(is_png, "corrupt image '{}': not a PNG file ({})", path, kNoOpenCv);
+  RgbImage decoded;
+  PngRead state;
+  LMSWEEP_CHECK(decode_png_rgb(bytes, &decoded, &state), "corrupt image '{}': {} (libpng)", path, state.error);
+  return decoded;
+#else
   // OpenCV's PNG decoder lets libpng print its errors on stderr ("libpng error: ..."), a second
   // line beside ours; libpng's simplified API reports them in image.message instead.
-  if (bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
+  if (is_png) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
     bool ok = png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()) != 0;
@@ -88,6 +178,7 @@ RgbImage decode_image(const std::string& path) {
     }
   }
   return out;
+#endif
 }
 
 void write_image(const std::string& path, const RgbImage& image, int jpeg_quality) {
@@ -95,6 +186,21 @@ void write_image(const std::string& path, const RgbImage& image, int jpeg_qualit
                     image.pixels.size() == static_cast<size_t>(image.height * image.width * 3),
                 "write_image '{}': image of {}x{} holds {} bytes, expected H*W*3", path,
                 image.height, image.width, image.pixels.size());
+#ifndef LMSWEEP_HAVE_OPENCV
+  (void)jpeg_quality;
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  LMSWEEP_CHECK(ext == ".png", "cannot write image '{}': {}", path, kNoOpenCv);
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(image.width);
+  png.height = static_cast<png_uint_32>(image.height);
+  png.format = PNG_FORMAT_RGB;
+  const bool written = png_image_write_to_file(&png, path.c_str(), 0, image.pixels.data(), 0, nullptr) != 0;
+  const std::string why = png.message;
+  png_image_free(&png);
+  LMSWEEP_CHECK(written, "cannot write image '{}': {} (libpng): check the folder exists", path, why);
+#else
   cv::Mat bgr(static_cast<int>(image.height), static_cast<int>(image.width), CV_8UC3);
   for (int y = 0; y < bgr.rows; ++y) {
     const uint8_t* src = image.pixels.data() + static_cast<size_t>(y) * image.width * 3;
@@ -112,6 +218,7 @@ void write_image(const std::string& path, const RgbImage& image, int jpeg_qualit
     throw_error("cannot write image '{}': {}", path, e.what());
   }
   LMSWEEP_CHECK(ok, "cannot write image '{}': check the folder exists and the extension", path);
+#endif
 }
 
 // ----------------------------------------------------------------------------------------------

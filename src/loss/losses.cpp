@@ -76,7 +76,9 @@ at::Tensor balanced_asymmetric_loss(const at::Tensor& logits, const at::Tensor& 
   }
 
   // x / x.max(): the max of the whole matrix, not detached (the reference divides by x.max()).
-  const at::Tensor x = opt.normalize_by_max ? logits / logits.max() : logits;
+  // amax: the same value and gradient (split evenly between ties), but its backward never
+  // reads a value on the host (max()'s does on CPU, to test for NaN).
+  const at::Tensor x = opt.normalize_by_max ? logits / logits.amax(at::IntArrayRef{}) : logits;
   const at::Tensor xs_pos = torch::sigmoid(x);
   at::Tensor xs_neg = 1.0 - xs_pos;
   if (opt.clip > 0) xs_neg = (xs_neg + opt.clip).clamp_max(1.0);

@@ -6,31 +6,12 @@
 #include <sstream>
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include "common/error.h"
+#include "compat/torch_compat.h"
 
 namespace lmsweep {
 namespace {
-
-// The one place that differs between LibTorch 1.13 and 2.x: 2.x has fused (flash / memory-
-// efficient) attention. q, k, v: [B, H, L, hd].
-at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
-                                        const at::Tensor& v, bool causal) {
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
-#else
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = at::matmul(q * scale, k.transpose(-2, -1));
-  if (causal) {
-    const int64_t l = q.size(-2);
-    auto mask = at::full({l, l}, -std::numeric_limits<float>::infinity(), scores.options())
-                    .triu_(1);
-    scores = scores + mask;
-  }
-  return at::matmul(at::softmax(scores, -1), v);
-#endif
-}
 
 // [B, L, H*hd] -> [B, H, L, hd]
 at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
@@ -40,6 +21,10 @@ at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
 at::Tensor merge_heads(const at::Tensor& x) {
   return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
+
+// Norms compute in fp32 whatever autocast runs the matmuls in (OpenAI's LayerNorm subclass
+// does the same for fp16); for fp32 inputs this is the identity.
+at::Tensor f32(const at::Tensor& x) { return x.to(at::kFloat); }
 
 at::Tensor quick_gelu(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
 
@@ -261,7 +246,7 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t width_, int64_t heads_)
 
 at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& x, bool causal) {
   auto qkv = at::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
-  auto out = scaled_dot_product_attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
+  auto out = compat::scaled_dot_product_attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads),
                                           split_heads(qkv[2], heads), causal);
   return out_proj(merge_heads(out));
 }
@@ -280,8 +265,8 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width_, int64_t h
   ln_2 = register_module("ln_2", layer_norm(width));
 }
 at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& x_in, bool causal) {
-  auto x = x_in + attn(ln_1(x_in), causal);
-  return x + mlp(ln_2(x));
+  auto x = x_in + attn(ln_1(f32(x_in)), causal);
+  return x + mlp(ln_2(f32(x)));
 }
 
 TransformerImpl::TransformerImpl(int64_t width_, int64_t layers_, int64_t heads_)
@@ -317,12 +302,12 @@ at::Tensor VisionTransformerImpl::forward(const at::Tensor& images) {
                   images.size(3) == input_resolution,
               "VisionTransformer expects [B, 3, ", input_resolution, ", ", input_resolution, "], got ",
               images.sizes());
-  auto x = conv1(images);                 // [B, width, grid, grid]
+  auto x = f32(conv1(images));            // [B, width, grid, grid]; the residual stream in fp32
   x = x.flatten(2).transpose(1, 2);       // [B, grid^2, width]
   auto cls = class_embedding.to(x.dtype()).expand({x.size(0), 1, width});
   x = at::cat({cls, x}, 1) + positional_embedding.to(x.dtype());
-  x = transformer(ln_pre(x));
-  x = ln_post(x.select(1, 0));            // the class token
+  x = transformer(ln_pre(f32(x)));
+  x = ln_post(f32(x.select(1, 0)));            // the class token
   return at::matmul(x, proj);
 }
 
@@ -342,14 +327,14 @@ BottleneckImpl::BottleneckImpl(int64_t inplanes_, int64_t planes_, int64_t strid
 }
 
 at::Tensor BottleneckImpl::forward(const at::Tensor& x) {
-  auto out = at::relu(bn1(conv1(x)));
-  out = at::relu(bn2(conv2(out)));
+  auto out = at::relu(bn1(f32(conv1(x))));
+  out = at::relu(bn2(f32(conv2(out))));
   if (stride > 1) out = at::avg_pool2d(out, {stride, stride});
-  out = bn3(conv3(out));
+  out = bn3(f32(conv3(out)));
   at::Tensor identity = x;
   if (downsample) {
     identity = stride > 1 ? at::avg_pool2d(x, {stride, stride}) : x;
-    identity = downsample_bn(downsample_conv(identity));
+    identity = downsample_bn(f32(downsample_conv(identity)));
   }
   return at::relu(out + identity);
 }
@@ -374,7 +359,7 @@ at::Tensor AttentionPool2dImpl::forward(const at::Tensor& x_in) {
   auto q = split_heads(q_proj(x.narrow(1, 0, 1)), heads);
   auto k = split_heads(k_proj(x), heads);
   auto v = split_heads(v_proj(x), heads);
-  auto out = merge_heads(scaled_dot_product_attention(q, k, v, false));  // [B, 1, C]
+  auto out = merge_heads(compat::scaled_dot_product_attention(q, k, v, false));  // [B, 1, C]
   return c_proj(out).squeeze(1);
 }
 
@@ -404,9 +389,9 @@ ModifiedResNetImpl::ModifiedResNetImpl(std::vector<int64_t> layers_, int64_t out
 }
 
 at::Tensor ModifiedResNetImpl::forward(const at::Tensor& images) {
-  auto x = at::relu(bn1(conv1(images)));
-  x = at::relu(bn2(conv2(x)));
-  x = at::relu(bn3(conv3(x)));
+  auto x = at::relu(bn1(f32(conv1(images))));
+  x = at::relu(bn2(f32(conv2(x))));
+  x = at::relu(bn3(f32(conv3(x))));
   x = at::avg_pool2d(x, {2, 2});
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
   return attnpool(x);
@@ -471,15 +456,18 @@ at::Tensor ClipImpl::encode_image(const at::Tensor& images) {
 
 at::Tensor ClipImpl::encode_text(const at::Tensor& tokens) { return encode_text(tokens, {}, {}); }
 
-at::Tensor ClipImpl::encode_text(const at::Tensor& tokens, const at::Tensor& rows, const at::Tensor& row_of_token) {
+at::Tensor ClipImpl::encode_text(const at::Tensor& tokens, const at::Tensor& rows, const at::Tensor& row_of_token,
+                                 int64_t length) {
   TORCH_CHECK(tokens.dim() == 2 && tokens.size(1) <= config_.context_length,
               "encode_text expects [B, L<=", config_.context_length, "] token ids, got ", tokens.sizes());
   const auto eot = tokens.argmax(-1);                       // [B]
-  const int64_t length = eot.max().item<int64_t>() + 1;     // later positions never reach EOT
+  // Later positions never reach EOT. Reading the length off the device would stop the host
+  // until the device catches up: callers that know it from host-side ids pass it.
+  if (length <= 0) length = eot.max().item<int64_t>() + 1;
   const auto ids = tokens.narrow(1, 0, length);
   const auto embedded = rows.defined() ? at::embedding(rows, row_of_token.index_select(0, ids.reshape(-1)).view_as(ids)) : token_embedding(ids);
   auto x = embedded + positional_embedding.narrow(0, 0, length);
-  x = ln_final(transformer(x, /*causal=*/true));            // [B, length, width]
+  x = ln_final(f32(transformer(x, /*causal=*/true)));            // [B, length, width]
   x = x.gather(1, eot.view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)})).squeeze(1);
   return at::matmul(x, text_projection);
 }

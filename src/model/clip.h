@@ -166,7 +166,9 @@ class ClipImpl : public torch::nn::Module {
   at::Tensor encode_text(const at::Tensor& tokens);
   // The same with the token embeddings read from `rows` [R, width] at `row_of_token[id]`
   // ([vocab] int64) instead of token_embedding.weight: the trainer's compact embedding.
-  at::Tensor encode_text(const at::Tensor& tokens, const at::Tensor& rows, const at::Tensor& row_of_token);
+  // length > 0: the batch's last EOT position + 1, known from host-side ids (no device read).
+  at::Tensor encode_text(const at::Tensor& tokens, const at::Tensor& rows, const at::Tensor& row_of_token,
+                         int64_t length = 0);
 
   const ClipConfig& config() const { return config_; }
 

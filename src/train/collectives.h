@@ -2,6 +2,7 @@
 // What data parallelism needs from a process group, so that the trainer knows nothing of MPI
 // or of the c10d backend (Gloo on CPU builds, NCCL on CUDA builds; see sweep/). A null
 // Collectives* means one process.
+#include <cstdint>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -13,9 +14,11 @@ class Collectives {
   virtual ~Collectives() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // local: [n_r, ...] on every rank (n_r may differ) -> [sum_r n_r, ...] in rank order.
-  // No autograd here; see gather_rows_with_grad in trainer.cpp.
-  virtual at::Tensor all_gather_rows(const at::Tensor& local) = 0;
+  // local: [rows[rank], ...] on every rank -> [sum(rows), ...] in rank order. The row counts
+  // are known to every rank (they follow from the batch split), so none is exchanged. Every
+  // tensor of every collective lives on the model's device (NCCL takes only CUDA tensors).
+  // No autograd here; see GatherRowsFn in step.cpp.
+  virtual at::Tensor all_gather_rows(const at::Tensor& local, const std::vector<int64_t>& rows) = 0;
   // In-place elementwise sum over ranks (gradient buckets).
   virtual void all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   // In-place copy of root's tensors to every rank.

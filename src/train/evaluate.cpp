@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "compat/torch_compat.h"
 #include "train/collectives.h"
 
 namespace lmsweep {
@@ -14,13 +15,22 @@ ImageNormalization ImageNormalization::from_name(const std::string& name) {
   throw_error("--normalize = '{}': valid: imagenet, clip", name);
 }
 
-at::Tensor to_model_input(const at::Tensor& images_u8, const ImageNormalization& norm, const at::Tensor& flip) {
+NormalizationTensors normalization_tensors(const ImageNormalization& norm, const c10::Device& device) {
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  NormalizationTensors t;
+  t.mean = torch::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).to(opts).view({1, 3, 1, 1});
+  t.std = torch::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).to(opts).view({1, 3, 1, 1});
+  return t;
+}
+
+at::Tensor to_model_input(const at::Tensor& images_u8, const NormalizationTensors& norm, const at::Tensor& flip) {
   auto x = images_u8.permute({0, 3, 1, 2}).to(at::kFloat).div_(255.0);
   if (flip.defined()) x = at::where(flip.view({-1, 1, 1, 1}).to(x.device()), x.flip({3}), x);
-  const auto opts = x.options();
-  const auto mean = torch::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).to(opts).view({1, 3, 1, 1});
-  const auto std = torch::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).to(opts).view({1, 3, 1, 1});
-  return (x - mean) / std;
+  return (x - norm.mean) / norm.std;
+}
+
+at::Tensor to_model_input(const at::Tensor& images_u8, const ImageNormalization& norm, const at::Tensor& flip) {
+  return to_model_input(images_u8, normalization_tensors(norm, images_u8.device()), flip);
 }
 
 at::Tensor image_set_tensor(const ImageSet& images) {
@@ -71,11 +81,17 @@ at::Tensor caption_tokens(const BpeTokenizer& tokenizer, const std::string& prom
 
 SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor& prompts,
                          const ImageNormalization& norm, int64_t batch_size, const c10::Device& device,
-                         Collectives* collectives) {
+                         Collectives* collectives, bool bf16) {
   torch::NoGradGuard no_grad;
+  // bf16 runs the towers under autocast; the logits, norms and softmax stay fp32.
+  auto encode = [&](auto&& fn) {
+    compat::AutocastGuard autocast(device.type(), bf16);
+    return fn().to(torch::kFloat);
+  };
+  const auto norm_t = normalization_tensors(norm, device);
   const bool was_training = model->is_training();
   model->eval();
-  auto text = model->encode_text(prompts.to(device));
+  auto text = encode([&] { return model->encode_text(prompts.to(device)); });
   text = text / text.norm(2, -1, true);
   const auto scale = model->logit_scale.exp();
   int64_t begin = 0, end = images.size(0);
@@ -87,8 +103,8 @@ SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor
   std::vector<at::Tensor> logits, embeddings;
   for (int64_t i = begin; i < end; i += batch_size) {
     const int64_t b = std::min(batch_size, end - i);
-    auto x = to_model_input(images.narrow(0, i, b).to(device), norm);
-    auto e = model->encode_image(x);
+    auto x = to_model_input(images.narrow(0, i, b).to(device), norm_t);
+    auto e = encode([&] { return model->encode_image(x); });
     e = e / e.norm(2, -1, true);
     logits.push_back((scale * e.matmul(text.t())).to(torch::kFloat));
     embeddings.push_back(e.to(torch::kFloat));
@@ -97,8 +113,12 @@ SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor
   auto all_logits = logits.empty() ? torch::zeros({0, c}, text.options().dtype(torch::kFloat)) : torch::cat(logits);
   auto all_embed = embeddings.empty() ? torch::zeros({0, d}, text.options().dtype(torch::kFloat)) : torch::cat(embeddings);
   if (collectives && collectives->world_size() > 1) {
-    all_logits = collectives->all_gather_rows(all_logits);
-    all_embed = collectives->all_gather_rows(all_embed);
+    // Every rank's row count follows from the split above: no count exchange.
+    std::vector<int64_t> rows;
+    const int64_t n = images.size(0), w = collectives->world_size();
+    for (int64_t r = 0; r < w; ++r) rows.push_back(n * (r + 1) / w - n * r / w);
+    all_logits = collectives->all_gather_rows(all_logits, rows);
+    all_embed = collectives->all_gather_rows(all_embed, rows);
   }
   if (was_training) model->train();
   SplitScores out;

@@ -24,8 +24,16 @@ struct ImageNormalization {
   static ImageNormalization from_name(const std::string& name);
 };
 
-// uint8 images [B, S, S, 3] (any device) -> float [B, 3, S, S], /255 then (x - mean) / std.
+// mean / std as [1, 3, 1, 1] float tensors on a device, built once per run.
+struct NormalizationTensors {
+  at::Tensor mean, std;
+};
+NormalizationTensors normalization_tensors(const ImageNormalization& norm, const c10::Device& device);
+
+// uint8 images [B, S, S, 3] (on norm's device) -> float [B, 3, S, S], /255 then (x - mean) / std.
 // flip: optional bool [B]; true rows are mirrored horizontally.
+at::Tensor to_model_input(const at::Tensor& images_u8, const NormalizationTensors& norm,
+                          const at::Tensor& flip = {});
 at::Tensor to_model_input(const at::Tensor& images_u8, const ImageNormalization& norm,
                           const at::Tensor& flip = {});
 
@@ -52,9 +60,10 @@ struct SplitScores {
 
 // Evaluation mode, no gradient. images: [N, S, S, 3] uint8 CPU; prompts: [C, context].
 // With collectives, each rank scores a slice of the images and all ranks get everything.
+// bf16: under autocast (the logits and embeddings are returned in fp32).
 SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor& prompts,
                          const ImageNormalization& norm, int64_t batch_size,
-                         const c10::Device& device, Collectives* collectives = nullptr);
+                         const c10::Device& device, Collectives* collectives = nullptr, bool bf16 = false);
 
 // labels: [N, C] 0/1 (data/dataset.h multi_hot); groups may be null (no training split).
 EvalMetrics evaluate_scores(const SplitScores& scores, const std::vector<uint8_t>& labels,

@@ -100,6 +100,11 @@ const std::vector<Field>& fields() {
             [](const TrainOptions& o) { return std::to_string(o.seed); }},
       INT_FIELD("threads", threads, "CPU threads (0: all cores)", false),
       STRING_FIELD("device", device, "cpu | cuda | cuda:N", false),
+      STRING_FIELD("precision", precision, "fp32 | bf16 (autocast: matmuls in bf16; LayerNorm, softmax and losses in fp32)", true),
+      Field{{"tf32", "TF32 tensor cores for fp32 matmuls and convolutions on CUDA: 0 | 1", false, false},
+            [](TrainOptions& o, const std::string& v) { o.tf32 = parse_bool("tf32", v); },
+            [](const TrainOptions& o) { return std::string(o.tf32 ? "1" : "0"); }},
+      STRING_FIELD("adamw", adamw, "AdamW implementation: auto (fused where LibTorch has it, else multi-tensor) | fused | foreach | loop", false),
       STRING_FIELD("metrics-out", metrics_out, "append one JSON line per epoch to this file", false),
       STRING_FIELD("db", db, "SQLite results database", false),
       STRING_FIELD("checkpoint-dir", checkpoint_dir, "write best / last weights and the resume state here", false),
@@ -176,6 +181,9 @@ void TrainOptions::validate() const {
   LMSWEEP_CHECK(sampling == "weighted" || sampling == "uniform" || sampling == "sequential",
                 "--sampling = '{}': valid: weighted, uniform, sequential", sampling);
   LMSWEEP_CHECK(normalize == "imagenet" || normalize == "clip", "--normalize = '{}': valid: imagenet, clip", normalize);
+  LMSWEEP_CHECK(precision == "fp32" || precision == "bf16", "--precision = '{}': valid: fp32, bf16", precision);
+  LMSWEEP_CHECK(adamw == "auto" || adamw == "fused" || adamw == "foreach" || adamw == "loop",
+                "--adamw = '{}': valid: auto, fused, foreach, loop", adamw);
   LMSWEEP_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "--device = '{}': valid: cpu, cuda, cuda:N", device);
   LMSWEEP_CHECK(!weights.empty() || !arch.empty(),
                 "neither --weights nor --arch given: pass a CLIP checkpoint, or an architecture for random weights");

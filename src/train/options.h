@@ -42,6 +42,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;                       // 0: all cores
   std::string device = "cpu";            // cpu | cuda | cuda:N
+  std::string precision = "fp32";        // fp32 (the reference) | bf16 (autocast; norms, softmax, losses in fp32)
+  bool tf32 = false;                     // TF32 matmuls / convolutions on CUDA
+  std::string adamw = "auto";            // auto | loop | foreach | fused (the AdamW implementation)
   std::string metrics_out;               // JSON lines, one per epoch
   std::string db = "lmsweep.db";
   std::string checkpoint_dir;            // best / last weights and resume state

@@ -12,24 +12,13 @@
 #include <vector>
 
 #include "data/image.h"
+#include "train/image_cache.h"
 #include "eval/metrics.h"
 #include "train/options.h"
 
 namespace lmsweep {
 
 class Collectives;
-
-// Decoded, resized uint8 images shared by the trials of one process (a sweep worker decodes
-// each split once, not once per trial). Thread-safe.
-class ImageCache {
- public:
-  std::shared_ptr<const ImageSet> get(const std::string& data_root, const Split& split, int64_t size,
-                                      int threads);
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<const ImageSet>> sets_;
-};
 
 struct EpochResult {
   int64_t epoch = 0;        // 1-based
@@ -65,7 +54,13 @@ struct LmClipLossOptions;
 LmClipLossOptions loss_options(const TrainOptions& options);
 
 // Throws lmsweep::Error for invalid options or inputs (before any training).
+// The parts, each testable alone: set_up_run (train/run.h), plan_epoch and train_step
+// (train/step.h), evaluate_epoch, save_state / load_state (train/resume_state.h).
 TrainResult train_lmclip(const TrainOptions& options, const TrainHooks& hooks = {});
+
+struct TrainRun;
+// The test split scored by the run's model (compact embedding written back first).
+EvalMetrics evaluate_epoch(TrainRun& run);
 
 // The JSON line --metrics-out appends for an epoch.
 std::string epoch_json_line(const EpochResult& epoch);

@@ -10,7 +10,7 @@
 
 #include "train/collectives.h"
 
-namespace lmsweep::sweep {
+namespace lmsweep::dist {
 
 struct ProcessGroupOptions {
   bool cuda = false;              // NCCL (needs a CUDA build) instead of Gloo
@@ -21,4 +21,4 @@ struct ProcessGroupOptions {
 // Collective over `group_comm` (all ranks of one trial group call it together).
 std::unique_ptr<Collectives> make_process_group(MPI_Comm group_comm, const ProcessGroupOptions& options);
 
-}  // namespace lmsweep::sweep
+}  // namespace lmsweep::dist

@@ -1,7 +1,8 @@
-#include "sweep/c10d_group.h"
+#include "dist/c10d_group.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -13,9 +14,9 @@
 #endif
 
 #include "common/error.h"
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 
-namespace lmsweep::sweep {
+namespace lmsweep::dist {
 namespace {
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -26,34 +27,28 @@ using GroupBase = c10d::ProcessGroup;  // 1.13: they derive from ProcessGroup
 
 class C10dCollectives : public Collectives {
  public:
-  C10dCollectives(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<GroupBase> group, int rank, int size)
-      : store_(std::move(store)), group_(std::move(group)), rank_(rank), size_(size) {}
+  C10dCollectives(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<GroupBase> group, int rank, int size,
+                  bool cuda)
+      : store_(std::move(store)), group_(std::move(group)), rank_(rank), size_(size), cuda_(cuda) {}
 
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
 
-  at::Tensor all_gather_rows(const at::Tensor& local_in) override {
+  at::Tensor all_gather_rows(const at::Tensor& local_in, const std::vector<int64_t>& rows) override {
+    LMSWEEP_CHECK(static_cast<int>(rows.size()) == size_ && rows[rank_] == local_in.size(0),
+                  "internal: all_gather_rows with {} rows on rank {}, expected {}", local_in.size(0), rank_,
+                  rank_ < static_cast<int>(rows.size()) ? rows[rank_] : -1);
+    check_device(local_in);
     const at::Tensor local = local_in.contiguous();
-    // Row counts first: the last batch of an epoch splits unevenly.
-    auto count = torch::full({1}, local.size(0), torch::TensorOptions().dtype(torch::kLong).device(local.device()));
-    std::vector<at::Tensor> counts_out(size_);
-    for (auto& t : counts_out) t = torch::empty_like(count);
-    {
-      std::vector<std::vector<at::Tensor>> out{counts_out};
-      std::vector<at::Tensor> in{count};
-      group_->allgather(out, in)->wait();
-      counts_out = out[0];
-    }
-    int64_t max_rows = 0;
-    std::vector<int64_t> rows(size_);
-    for (int r = 0; r < size_; ++r) {
-      rows[r] = counts_out[r].item<int64_t>();
-      max_rows = std::max(max_rows, rows[r]);
-    }
+    const int64_t max_rows = *std::max_element(rows.begin(), rows.end());
+    // Collectives move equal shapes: pad to the largest slice, then cut each part.
     auto shape = local.sizes().vec();
     shape[0] = max_rows;
-    at::Tensor padded = torch::zeros(shape, local.options());
-    if (local.size(0) > 0) padded.narrow(0, 0, local.size(0)).copy_(local);
+    at::Tensor padded = local;
+    if (local.size(0) != max_rows) {
+      padded = torch::zeros(shape, local.options());
+      if (local.size(0) > 0) padded.narrow(0, 0, local.size(0)).copy_(local);
+    }
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < size_; ++r) out[0].push_back(torch::empty(shape, local.options()));
     std::vector<at::Tensor> in{padded};
@@ -64,12 +59,14 @@ class C10dCollectives : public Collectives {
   }
 
   void all_reduce_sum(std::vector<at::Tensor>& tensors) override {
+    for (const auto& t : tensors) check_device(t);
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;
     group_->allreduce(tensors, options)->wait();
   }
 
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
+    for (const auto& t : tensors) check_device(t);
     c10d::BroadcastOptions options;
     options.rootRank = root;
     // Gloo broadcasts one tensor per call in 1.13; flatten into one for a single collective.
@@ -90,6 +87,14 @@ class C10dCollectives : public Collectives {
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<GroupBase> group_;
   int rank_, size_;
+  bool cuda_;
+
+  // NCCL moves CUDA tensors only; Gloo here moves CPU tensors. A tensor on the other kind of
+  // device is a bug in the caller, named before the backend fails obscurely.
+  void check_device(const at::Tensor& t) const {
+    LMSWEEP_CHECK(t.is_cuda() == cuda_, "internal: a {} tensor in a collective of a {} group", t.device().str(),
+                  cuda_ ? "NCCL (CUDA)" : "Gloo (CPU)");
+  }
 };
 
 std::string this_host() {
@@ -146,7 +151,7 @@ std::unique_ptr<Collectives> make_process_group(MPI_Comm group_comm, const Proce
                                         : c10d::ProcessGroupGloo::createDefaultDevice());
     group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, gloo_options);
   }
-  return std::make_unique<C10dCollectives>(store, group, rank, size);
+  return std::make_unique<C10dCollectives>(store, group, rank, size, options.cuda);
 }
 
-}  // namespace lmsweep::sweep
+}  // namespace lmsweep::dist

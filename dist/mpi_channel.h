@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace lmsweep::sweep {
+namespace lmsweep::dist {
 
 void send_json(MPI_Comm comm, int dest, int tag, const nlohmann::json& message);
 
@@ -62,4 +62,4 @@ NodePlacement node_placement(MPI_Comm comm);  // collective
 // True when this process was started by mpirun / srun (so MPI must be initialised).
 bool launched_by_mpi();
 
-}  // namespace lmsweep::sweep
+}  // namespace lmsweep::dist

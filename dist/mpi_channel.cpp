@@ -1,4 +1,4 @@
-#include "sweep/mpi_channel.h"
+#include "dist/mpi_channel.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 
-namespace lmsweep::sweep {
+namespace lmsweep::dist {
 namespace {
 
 // Sleeps growing from 50 us to 5 ms: quick replies stay quick, long waits cost nothing.
@@ -145,4 +145,4 @@ bool launched_by_mpi() {
   return false;
 }
 
-}  // namespace lmsweep::sweep
+}  // namespace lmsweep::dist
