@@ -316,7 +316,8 @@ int run(int argc, char** argv) {
   LMSWEEP_CHECK(!o.weights.empty() || !o.arch.empty(), "bench_train: pass --weights or --arch");
   LMSWEEP_CHECK(o.weights.empty() || std::filesystem::exists(o.weights), "bench_train: --weights {} does not exist "
                 "(set LMSWEEP_SHARED_DIR, pass --weights, or --arch for random weights)", o.weights);
-  LMSWEEP_CHECK(std::filesystem::exists(o.bpe), "bench_train: --bpe {} does not exist", o.bpe);
+  if (!o.arch.empty() && !std::filesystem::exists(o.bpe)) o.bpe.clear();  // random weights: byte-level tokens
+  LMSWEEP_CHECK(o.bpe.empty() || std::filesystem::exists(o.bpe), "bench_train: --bpe {} does not exist", o.bpe);
 
   std::cerr << "bench_train: " << so.train_images << " train / " << so.test_images << " test images, " << so.num_classes
             << " classes, batch " << o.batch_size << ", " << threads << " threads, " << o.epochs << " epochs"

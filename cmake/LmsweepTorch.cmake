@@ -69,6 +69,53 @@ if(_version_h)
   endif()
 endif()
 
+# ---[ libstdc++ before LibTorch
+#
+# PyPI's torch (manylinux_2_28, built with a newer GCC than Debian 12's) carries part of
+# libstdc++ (libstdc++_nonshared: std::filesystem, std::chrono::tzdb, ...) and exports it from
+# libtorch.so and libtorch_cpu.so. Those come before libstdc++.so.6 in an executable's
+# DT_NEEDED list, so their copies interposed the system's for our code as well:
+# std::filesystem::remove_all in a test called libtorch.so's copy, which jumped to address 0.
+# So every executable names libstdc++ first, and our calls (and LibTorch's to the same
+# functions) bind to the system's libstdc++.
+set(LMSWEEP_STDCXX_FIRST OFF)
+set(_exports_std OFF)
+foreach(_lib IN LISTS TORCH_LIBRARY c10_LIBRARY)
+  if(CMAKE_NM AND EXISTS "${_lib}")
+    get_filename_component(_dir "${_lib}" DIRECTORY)
+    foreach(_file "${_dir}/libtorch.so" "${_dir}/libtorch_cpu.so")
+      if(EXISTS "${_file}" AND NOT _exports_std)
+        execute_process(COMMAND "${CMAKE_NM}" -D --defined-only "${_file}"
+                        OUTPUT_VARIABLE _symbols ERROR_QUIET RESULT_VARIABLE _rc)
+        if(_rc EQUAL 0 AND _symbols MATCHES " [TW] _ZNSt10filesystem")
+          set(_exports_std ON)
+          set(_exporter "${_file}")
+        endif()
+      endif()
+    endforeach()
+  endif()
+endforeach()
+if(_exports_std AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  set(LMSWEEP_STDCXX_FIRST ON)
+  string(APPEND CMAKE_EXE_LINKER_FLAGS " -Wl,--push-state,--no-as-needed,-lstdc++,--pop-state")
+  message(STATUS "lmsweep: ${_exporter} exports libstdc++'s std::filesystem: executables link libstdc++ first")
+endif()
+
+# PyPI's torch's caffe2::mkl asks for link directories under an empty MKL_ROOT (/lib/intel64,
+# /lib/win-x64, ...): keep only those that exist, so that they do not end up in every RUNPATH.
+if(TARGET caffe2::mkl)
+  get_target_property(_dirs caffe2::mkl INTERFACE_LINK_DIRECTORIES)
+  if(_dirs)
+    set(_kept)
+    foreach(_dir IN LISTS _dirs)
+      if(IS_DIRECTORY "${_dir}" AND NOT _dir STREQUAL "/lib")
+        list(APPEND _kept "${_dir}")
+      endif()
+    endforeach()
+    set_property(TARGET caffe2::mkl PROPERTY INTERFACE_LINK_DIRECTORIES "${_kept}")
+  endif()
+endif()
+
 # ---[ fmt
 #
 # PyPI's torch ships its own fmt headers in its include/ (fmt 12 in 2.11), and that folder comes
@@ -286,10 +333,12 @@ if(NOT _nccl_mode STREQUAL "OFF")
     if(LMSWEEP_NCCL_INCLUDE_DIR AND LMSWEEP_NCCL_LIBRARY AND LMSWEEP_NCCL_VERSION)
       set(LMSWEEP_HAVE_NCCL ON)
     elseif(_nccl_mode STREQUAL "ON")
+      string(REGEX REPLACE "\\..*" "" _cuda_major "${LMSWEEP_CUDA_VERSION}")
+      list(JOIN _hints ", " _hints)
       message(FATAL_ERROR
         "LMSWEEP_WITH_NCCL=ON, but NCCL was not found (nccl.h: ${LMSWEEP_NCCL_INCLUDE_DIR}, libnccl: "
         "${LMSWEEP_NCCL_LIBRARY}; searched ${_hints} and the system): install the NCCL LibTorch was built "
-        "with (pip install nvidia-nccl-cu13 into torch's venv, or libnccl-dev), or set NCCL_ROOT to its folder")
+        "with (pip install nvidia-nccl-cu${_cuda_major} into torch's venv, or libnccl-dev), or set NCCL_ROOT to its folder")
     else()
       message(STATUS "lmsweep: NCCL not found (nccl.h: ${LMSWEEP_NCCL_INCLUDE_DIR}, libnccl: ${LMSWEEP_NCCL_LIBRARY}); "
                      "trial groups on GPUs need it: set NCCL_ROOT, or -DLMSWEEP_WITH_NCCL=ON to make it required")
@@ -354,8 +403,14 @@ if(LMSWEEP_HAVE_GLOO_HEADER)
   set(_gloo ON)
 endif()
 # "Open MPI v4.1.4, package: Debian OpenMPI, ..." -> "Open MPI v4.1.4"
-set(LMSWEEP_MPI_IMPL "MPI ${MPI_CXX_VERSION}")
-if(MPI_CXX_LIBRARY_VERSION_STRING AND NOT MPI_CXX_LIBRARY_VERSION_STRING STREQUAL "NOTFOUND")
+if(NOT MPI_CXX_FOUND)
+  set(LMSWEEP_MPI_IMPL "OFF")
+elseif(MPI_CXX_VERSION)
+  set(LMSWEEP_MPI_IMPL "MPI ${MPI_CXX_VERSION}")
+else()
+  set(LMSWEEP_MPI_IMPL "ON")
+endif()
+if(MPI_CXX_FOUND AND MPI_CXX_LIBRARY_VERSION_STRING AND NOT MPI_CXX_LIBRARY_VERSION_STRING STREQUAL "NOTFOUND")
   string(REGEX REPLACE "[,\n].*" "" LMSWEEP_MPI_IMPL "${MPI_CXX_LIBRARY_VERSION_STRING}")
   string(REGEX REPLACE "[ \t]+" " " LMSWEEP_MPI_IMPL "${LMSWEEP_MPI_IMPL}")
   string(STRIP "${LMSWEEP_MPI_IMPL}" LMSWEEP_MPI_IMPL)

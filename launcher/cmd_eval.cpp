@@ -42,7 +42,7 @@ void write_scores_csv(const std::string& path, const Split& split, const at::Ten
 
 int run_eval(int argc, const char* const argv[]) {
   std::string weights, arch, bpe, data_root, test, labels, train, normalize = "imagenet",
-              prompt = "a photo of a ", device = "cpu", scores_out, metrics_out;
+              prompt = "a photo of a ", device = "cpu", precision = "fp32", scores_out, metrics_out;
   int64_t batch_size = 64;
   int threads = 0;
   uint64_t seed = 0;
@@ -59,6 +59,8 @@ int run_eval(int argc, const char* const argv[]) {
       ("prompt", po::value(&prompt)->default_value(prompt), "class prompt prefix")
       ("batch-size", po::value(&batch_size)->default_value(batch_size), "images per forward pass")
       ("device", po::value(&device)->default_value(device), "cpu | cuda | cuda:N")
+      ("precision", po::value(&precision)->default_value(precision),
+       "fp32 | bf16 (autocast: the towers' matmuls in bf16; norms, logits and softmax in fp32)")
       ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: all cores)")
       ("seed", po::value(&seed)->default_value(seed), "seed of random weights (with --arch)")
       ("scores-out", po::value(&scores_out), "CSV of logits: image,0,...,C-1, one row per test image")
@@ -77,6 +79,7 @@ int run_eval(int argc, const char* const argv[]) {
   const auto t0 = std::chrono::steady_clock::now();
   if (threads > 0) at::set_num_threads(threads);
   const c10::Device dev = parse_device(device);
+  LMSWEEP_CHECK(precision == "fp32" || precision == "bf16", "--precision = '{}': valid: fp32, bf16", precision);
   const auto norm = ImageNormalization::from_name(normalize);
 
   const LabelNames names = read_label_names(labels);
@@ -103,7 +106,8 @@ int run_eval(int argc, const char* const argv[]) {
 
   const ImageSet images = load_images(data_root, test_split, cfg.image_resolution, threads);
   const at::Tensor prompts = class_prompt_tokens(tokenizer, prompt, names.names, cfg.context_length);
-  const auto scores = score_images(model, image_set_tensor(images), prompts, norm, batch_size, dev);
+  const auto scores = score_images(model, image_set_tensor(images), prompts, norm, batch_size, dev, nullptr,
+                                   precision == "bf16");
   const auto labels_hot = multi_hot(test_split, C);
   const EvalMetrics m = evaluate_scores(scores, labels_hot, have_groups ? &groups : nullptr);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

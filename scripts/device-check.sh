@@ -66,7 +66,7 @@ step() {
   echo "==> [$name] $*"
   t0=$(date +%s%N)
   { "$@" 2>&1 | tee "$BUILD/step.out"; } || rc=$?
-  grep '^{"bench"' "$BUILD/step.out" >>"$JSONL" || true
+  grep -E '^\{.*"bench":' "$BUILD/step.out" >>"$JSONL" || true
   s=$(since "$t0")
   status=ok; [ $rc = 0 ] || status="FAILED (exit $rc)"
   STEPS+=("$(printf '%-14s %7s s  %s' "$name" "$s" "$status")")
@@ -131,19 +131,22 @@ fi
 [ -n "$shared" ] && shared=$(cd "$shared" && pwd) && export LMSWEEP_SHARED_DIR=$shared
 echo "==> shared data: ${shared:-none (random tiny ViT, no Python reference)}"
 
-# 3. Configure and build: the prefix before the system's folders.
+# 3. Configure and build: the prefix before the system's folders. PyPI's libtorch.so exports its
+# own std::filesystem (remove_all crashes through it: a null call): libstdc++ goes first.
+stdcxx_first=-Wl,--push-state,--no-as-needed,-lstdc++,--pop-state
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 [ -f "$BUILD/CMakeCache.txt" ] && ! grep -q "CMAKE_GENERATOR:INTERNAL=${gen[1]:-Unix Makefiles}$" "$BUILD/CMakeCache.txt" && rm -rf "$BUILD/CMakeCache.txt" "$BUILD/CMakeFiles"
 step configure "$CMAKE" -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DLMSWEEP_DEVICE_CHECK_ONLY=ON \
   -DCMAKE_PREFIX_PATH="$prefix/usr;$torch_prefix" -DCMAKE_INCLUDE_PATH="$prefix/usr/include" \
   -DCMAKE_LIBRARY_PATH="$arch_dir" -DICU_ROOT="$prefix/usr" -DZLIB_ROOT="$prefix/usr" -DPNG_ROOT="$prefix/usr" \
-  -DLMSWEEP_SHARED_DIR="${shared:-$ROOT/../shared}" "${cuda_args[@]}" ${LMSWEEP_CMAKE_ARGS:-} || die "configure failed"
+  -DLMSWEEP_SHARED_DIR="${shared:-$ROOT/../shared}" "${cuda_args[@]}" -DCMAKE_EXE_LINKER_FLAGS="$stdcxx_first" \
+  ${LMSWEEP_CMAKE_ARGS:-} || die "configure failed"
 grep -E '^(fmt_DIR|nlohmann_json_DIR|GTest_DIR|ICU_INCLUDE_DIR|ICU_UC_LIBRARY_RELEASE|PNG_LIBRARY_RELEASE|ZLIB_LIBRARY_RELEASE|LMSWEEP_WITH_OPENCV):' \
   "$BUILD/CMakeCache.txt" | sed "s|$prefix|<prefix>|; s/^/    /"
 step build "$CMAKE" --build "$BUILD" -j "$(nproc)" || die "build failed"
 
 # 4. The GPU tests.
-step ctest-cuda "$CTEST" --test-dir "$BUILD" -L cuda --output-on-failure --timeout 300 || true
+step ctest-cuda "$CTEST" --test-dir "$BUILD" -L cuda --verbose --timeout 300 || true
 
 # 5. The benchmarks: tiny ViT (the shared checkpoint, with the Python reference) and ViT-B/16.
 threads=$(( $(nproc) < 8 ? $(nproc) : 8 ))
@@ -155,8 +158,8 @@ if [ "$DEV" = cuda ]; then
   big_train=(--epochs 1 --train-images 200 --test-images 24 --steps 20 --warmup 3)
   eval_tiny=(--images 2048) eval_big=(--images 256 --repeats 2)
 else
-  train_short=(--epochs 1 --train-images 48 --test-images 16 --steps 3 --warmup 1 --python-steps 5)
-  big_train=(--trainer 0 --train-images 16 --test-images 8 --steps 1 --warmup 1)
+  train_short=(--classes 4 --epochs 1 --train-images 48 --test-images 8 --steps 3 --warmup 1 --python-steps 5)
+  big_train=(--classes 4 --trainer 0 --train-images 16 --test-images 4 --steps 1 --warmup 1)
   eval_tiny=(--images 64) eval_big=(--images 8)
 fi
 B=$BUILD/bench
@@ -176,10 +179,12 @@ echo; echo "==> summary: torch $torch_v, GPU $gpu, device $DEV"
 printf '    %s\n' "${STEPS[@]}"
 "$PY" - "$JSONL" <<'EOF'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"bench"')]
+rows = [json.loads(l) for l in open(sys.argv[1])]
 print("    %-21s %-26s %-20s %-8s %10s %9s" % ("bench", "model", "variant", "device", "images/s", "vs Python"))
 for r in rows:
     variant = r.get("variant") or r.get("precision") or r.get("impl", "")
+    if r["bench"] == "reference_train_step":
+        variant = "python, torch " + r.get("torch", "?")
     model = str(r.get("model", "clip_vit_tiny" if r["bench"] == "reference_train_step" else ""))
     model = "clip_vit_tiny" if model.endswith("model.pt") else (model if len(model) < 26 else model[:23] + "...")
     ratio = r.get("speedup_vs_python")

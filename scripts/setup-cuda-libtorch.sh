@@ -124,7 +124,7 @@ grep -q 'CMake Warning' "$BUILD_DIR/configure.log" &&
   echo "    (configure warnings: $BUILD_DIR/configure.log)"
 echo "==> building into $BUILD_DIR"
 build_started=$(date +%s)
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+cmake --build "$BUILD_DIR" -j "$(nproc)" || die "building $BUILD_DIR failed (the compiler's messages are above)"
 build_s=$(( $(date +%s) - build_started ))
 
 # 5. What it built, from the binary itself (this also checks that it loads).

@@ -4,13 +4,13 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
 #include "model/checkpoint.h"
 #include "compat/torch_compat.h"
+#include "data/image.h"
 #include "model/clip.h"
 #include "support/shared_data.h"
 
@@ -62,10 +62,9 @@ TinyOutputs run_tiny_vit(const nlohmann::json& ref, const std::filesystem::path&
   const auto mean = torch::tensor(ref["mean"].get<std::vector<float>>()).view({3, 1, 1});
   const auto std = torch::tensor(ref["std"].get<std::vector<float>>()).view({3, 1, 1});
   for (const auto& rel : ref["images"]) {
-    cv::Mat bgr = cv::imread((dir / rel.get<std::string>()).string(), cv::IMREAD_COLOR);
-    EXPECT_FALSE(bgr.empty());
-    auto t = torch::from_blob(bgr.data, {bgr.rows, bgr.cols, 3}, torch::kUInt8).clone();
-    t = t.flip(-1).permute({2, 0, 1}).to(torch::kFloat) / 255.0;  // BGR -> RGB, CHW
+    RgbImage rgb = decode_image((dir / rel.get<std::string>()).string());
+    auto t = torch::from_blob(rgb.pixels.data(), {rgb.height, rgb.width, 3}, torch::kUInt8).clone();
+    t = t.permute({2, 0, 1}).to(torch::kFloat) / 255.0;  // CHW
     images.push_back((t - mean) / std);
   }
   auto tokens = torch::zeros({static_cast<int64_t>(ref["tokens"].size()), 77}, torch::kLong);

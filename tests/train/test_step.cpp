@@ -137,18 +137,50 @@ TEST(AdamWStep, AutoPicksFusedWhereLibTorchHasIt) {
 
 // ------------------------------------------------------------------ the step
 
+// foreach runs torch::optim::AdamW's operations in its order: the same bits. fused computes
+// the same formula in one pass (rounding order differs): after one step every weight is within
+// 1e-6 of its tensor's largest; after five the losses stay within 1e-6 relative and the weights
+// within 1e-5, but for the key third of each attention's in_proj_bias: its gradient is zero up
+// to rounding (softmax ignores a per-query shift), Adam turns a rounding difference there into
+// steps of up to lr (which bounds it), and that spreads to the rest at the 1e-6 level.
 TEST(TrainStep, MultiTensorAdamWStepEqualsTorchAdamWStep) {
   const auto dir = temp_dir("step_adamw");
   TrainOptions o = tiny_run(dir);
   o.adamw = "loop";
+  constexpr int64_t kSteps = 5;
   auto a = set_up_run(o, nullptr, nullptr);
-  const auto la = steps_of(*a, 5);
+  const auto la = steps_of(*a, kSteps);
+  const auto wa = weights(*a);
+  const auto names = a->model->named_parameters();
   for (const std::string impl : {"foreach", "auto"}) {
     o.adamw = impl;
     auto b = set_up_run(o, nullptr, nullptr);
-    const auto lb = steps_of(*b, 5);
-    for (size_t s = 0; s < la.size(); ++s) EXPECT_NEAR(lb[s] / la[s], 1.0, 1e-6) << impl << " step " << s;
-    EXPECT_LT(max_relative_diff(weights(*a), weights(*b)), 1e-6) << impl << " (" << to_string(b->adamw) << ")";
+    const auto lb = steps_of(*b, kSteps);
+    const auto wb = weights(*b);
+    const std::string what = impl + " (" + to_string(b->adamw) + ")";
+    if (b->adamw == AdamWImpl::Foreach) {
+      EXPECT_EQ(la, lb) << what;
+      for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(at::equal(wa[i], wb[i])) << what << " " << names[i].key();
+      continue;
+    }
+    for (size_t s = 0; s < la.size(); ++s) EXPECT_NEAR(lb[s] / la[s], 1.0, 1e-6) << what << " step " << s;
+    for (size_t i = 0; i < wa.size(); ++i) {
+      const std::string& name = names[i].key();
+      std::vector<at::Tensor> x{wa[i]}, y{wb[i]};
+      if (name.size() > 12 && name.compare(name.size() - 12, 12, "in_proj_bias") == 0) {
+        const auto xs = wa[i].chunk(3), ys = wb[i].chunk(3);
+        x = {xs[0], xs[2]};
+        y = {ys[0], ys[2]};
+        EXPECT_LE((xs[1] - ys[1]).abs().max().item<double>(), 2 * o.lr * kSteps) << what << " " << name << " (keys)";
+      }
+      EXPECT_LT(max_relative_diff(x, y), 1e-5) << what << " " << name;
+    }
+    auto a1 = set_up_run(o, nullptr, nullptr);
+    o.adamw = "loop";
+    auto b1 = set_up_run(o, nullptr, nullptr);
+    steps_of(*a1, 1);
+    steps_of(*b1, 1);
+    EXPECT_LT(max_relative_diff(weights(*a1), weights(*b1)), 1e-6) << what << " after one step";
   }
   fs::remove_all(dir);
 }
