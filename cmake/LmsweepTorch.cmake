@@ -7,6 +7,24 @@
 # Included after find_package(Torch), MPI, Boost, fmt, ICU and OpenCV (it checks their ABI).
 include(CheckIncludeFileCXX)
 
+# "X.Y.Z" from a header's #define <PREFIX>MAJOR / MINOR / PATCH lines (torch/version.h, nccl.h);
+# `out` is left unset when they are not all there.
+function(lmsweep_header_version header prefix out)
+  file(STRINGS "${header}" _lines REGEX "^#define ${prefix}(MAJOR|MINOR|PATCH) ")
+  set(_v)
+  foreach(_part MAJOR MINOR PATCH)
+    foreach(_line IN LISTS _lines)
+      if(_line MATCHES "^#define ${prefix}${_part} +([0-9]+)")
+        list(APPEND _v "${CMAKE_MATCH_1}")
+      endif()
+    endforeach()
+  endforeach()
+  if(_v MATCHES "^[0-9]+;[0-9]+;[0-9]+$")
+    string(REPLACE ";" "." _version "${_v}")
+    set(${out} "${_version}" PARENT_SCOPE)
+  endif()
+endfunction()
+
 # ---[ Which LibTorch: its own libraries, its version
 #
 # TorchConfig looks for libtorch / libc10 with find_library(... PATHS <prefix>/lib), and PATHS
@@ -55,18 +73,7 @@ foreach(_dir IN LISTS TORCH_INCLUDE_DIRS)
   endif()
 endforeach()
 if(_version_h)
-  file(STRINGS "${_version_h}" _lines REGEX "^#define TORCH_VERSION_(MAJOR|MINOR|PATCH) ")
-  set(_v)
-  foreach(_part MAJOR MINOR PATCH)
-    foreach(_line IN LISTS _lines)
-      if(_line MATCHES "^#define TORCH_VERSION_${_part} +([0-9]+)")
-        list(APPEND _v "${CMAKE_MATCH_1}")
-      endif()
-    endforeach()
-  endforeach()
-  if(_v MATCHES "^[0-9]+;[0-9]+;[0-9]+$")
-    string(REPLACE ";" "." LMSWEEP_TORCH_VERSION "${_v}")
-  endif()
+  lmsweep_header_version("${_version_h}" TORCH_VERSION_ LMSWEEP_TORCH_VERSION)
 endif()
 
 # ---[ libstdc++ before LibTorch
@@ -316,18 +323,7 @@ if(NOT _nccl_mode STREQUAL "OFF")
                  PATH_SUFFIXES lib lib64 DOC "libnccl (the NCCL LibTorch loads)")
 
     if(LMSWEEP_NCCL_INCLUDE_DIR AND EXISTS "${LMSWEEP_NCCL_INCLUDE_DIR}/nccl.h")
-      file(STRINGS "${LMSWEEP_NCCL_INCLUDE_DIR}/nccl.h" _lines REGEX "^#define NCCL_(MAJOR|MINOR|PATCH) ")
-      set(_v)
-      foreach(_part MAJOR MINOR PATCH)
-        foreach(_line IN LISTS _lines)
-          if(_line MATCHES "^#define NCCL_${_part} +([0-9]+)")
-            list(APPEND _v "${CMAKE_MATCH_1}")
-          endif()
-        endforeach()
-      endforeach()
-      if(_v MATCHES "^[0-9]+;[0-9]+;[0-9]+$")
-        string(REPLACE ";" "." LMSWEEP_NCCL_VERSION "${_v}")
-      endif()
+      lmsweep_header_version("${LMSWEEP_NCCL_INCLUDE_DIR}/nccl.h" NCCL_ LMSWEEP_NCCL_VERSION)
     endif()
 
     if(LMSWEEP_NCCL_INCLUDE_DIR AND LMSWEEP_NCCL_LIBRARY AND LMSWEEP_NCCL_VERSION)

@@ -89,4 +89,23 @@ std::string help_text(const std::string& usage, const std::string& summary, cons
   return s.str();
 }
 
+void validate_space_values(const TrainOptions& base, const sweep::SearchSpace& space, const std::string& label) {
+  for (const auto& d : space.dimensions()) {
+    std::vector<sweep::ParamValue> values = d.values;
+    if (d.dist == sweep::Distribution::Uniform || d.dist == sweep::Distribution::LogUniform) values = {d.low, d.high};
+    if (d.dist == sweep::Distribution::IntUniform)
+      values = {static_cast<int64_t>(d.low), static_cast<int64_t>(d.high)};
+    for (const auto& v : values) {
+      const std::string text = sweep::to_flag_value(v);
+      try {
+        TrainOptions o = base;
+        set_train_option(o, d.name, text);
+        o.validate();
+      } catch (const Error& e) {
+        throw_error("{}: {} can take the value {}, which no trial can run with: {}", label, d.name, text, e.what());
+      }
+    }
+  }
+}
+
 }  // namespace lmsweep::cli

@@ -9,6 +9,7 @@
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
 
+#include "sweep/search_space.h"
 #include "train/options.h"
 
 namespace lmsweep::cli {
@@ -32,6 +33,11 @@ void resolve_synthetic(TrainOptions& options);
 // True when --help / -h is among argv[1..]: the command prints its help instead of parsing
 // (required options would otherwise fail first).
 bool wants_help(int argc, const char* const argv[]);
+
+// Every value a dimension of `space` can give (a choice's values, a range's ends) set on the
+// base options and validated, so that `batch-size = choice(8, abc)` fails before the first
+// trial, naming the dimension and the value. `label` names the section ("sweep.ini [space]").
+void validate_space_values(const TrainOptions& base, const sweep::SearchSpace& space, const std::string& label);
 
 // Prints "lmsweep COMMAND - summary\n\nusage...\n" + desc.
 std::string help_text(const std::string& usage, const std::string& summary,

@@ -1,5 +1,6 @@
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -8,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "launcher/cli.h"
@@ -23,8 +25,7 @@ namespace {
 std::string pct(const std::optional<double>& v) { return v ? fmt::format("{:6.2f}", *v * 100) : "     -"; }
 
 void write_scores_csv(const std::string& path, const Split& split, const at::Tensor& logits) {
-  std::ofstream out(path, std::ios::trunc);
-  LMSWEEP_CHECK(out.good(), "--scores-out {}: cannot write the file", path);
+  std::ostringstream out;
   const int64_t c = logits.size(1);
   out << "image";
   for (int64_t k = 0; k < c; ++k) out << "," << k;
@@ -35,7 +36,7 @@ void write_scores_csv(const std::string& path, const Split& split, const at::Ten
     for (int64_t k = 0; k < c; ++k) out << "," << fmt::format("{:.7g}", acc[static_cast<int64_t>(i)][k]);
     out << "\n";
   }
-  LMSWEEP_CHECK(out.good(), "--scores-out {}: write failed", path);
+  write_text_file(path, out.str(), "--scores-out");
 }
 
 }  // namespace
@@ -99,9 +100,7 @@ int run_eval(int argc, const char* const argv[]) {
     model = Clip(ClipConfig::parse(arch));
   }
   const auto& cfg = model->config();
-  LMSWEEP_CHECK(tokenizer.vocab_size() <= cfg.vocab_size,
-                "the tokenizer has {} tokens but the model's embedding only {}: {}", tokenizer.vocab_size(),
-                cfg.vocab_size, bpe.empty() ? "pass --bpe with the model's vocabulary" : "use the model's vocabulary");
+  check_vocabulary(tokenizer, cfg, bpe, weights);
   model->to(dev);
 
   const ImageSet images = load_images(data_root, test_split, cfg.image_resolution, threads);
@@ -124,11 +123,7 @@ int run_eval(int argc, const char* const argv[]) {
   std::cout << "\n";
 
   if (!scores_out.empty()) write_scores_csv(scores_out, test_split, scores.logits);
-  if (!metrics_out.empty()) {
-    std::ofstream out(metrics_out, std::ios::trunc);
-    LMSWEEP_CHECK(out.good(), "--metrics-out {}: cannot write the file", metrics_out);
-    out << to_json(m).dump(2) << "\n";
-  }
+  if (!metrics_out.empty()) write_text_file(metrics_out, to_json(m).dump(2) + "\n", "--metrics-out");
   return 0;
 }
 

@@ -120,6 +120,7 @@ int run_sweep(int argc, const char* const argv[]) {
   if (root) {
     try {
       resolve_synthetic(base);
+      validate_space_values(base, setup.space, config + " [space]");
       // The first trial's options must be valid: catches missing paths before any dispatch.
       sweep::PointSampler sampler(setup.space, setup.config);
       sweep::trial_options(base, sweep::to_json(sampler.point(0)), sampler.seed(0), setup.config.name, 0).validate();

@@ -72,18 +72,38 @@ std::vector<std::string> param_names(const std::vector<Row>& rows) {
   return {names.begin(), names.end()};
 }
 
+// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// A markdown table cell: `|` would end the cell and a line break the row.
+std::string markdown_cell(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
 // A padded text table, or a GitHub markdown table.
 std::string render(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& body,
                    bool markdown) {
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& row : body)
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], (markdown ? markdown_cell(row[i]) : row[i]).size());
   std::ostringstream s;
   auto line = [&](const std::vector<std::string>& cells) {
     if (markdown) s << "|";
     for (size_t i = 0; i < header.size(); ++i) {
-      const std::string c = i < cells.size() ? cells[i] : "";
+      const std::string c = i < cells.size() ? (markdown ? markdown_cell(cells[i]) : cells[i]) : "";
       s << (markdown ? " " : (i ? "  " : "")) << fmt::format("{:<{}}", c, width[i]) << (markdown ? " |" : "");
     }
     s << "\n";
@@ -151,11 +171,11 @@ std::string best_report(db::Store& store, const BestOptions& options) {
   };
   if (options.format == "csv") {
     std::ostringstream s;
-    for (size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << header[i];
+    for (size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
     s << "\n";
     for (const auto& r : all) {
       const auto cells = row_cells(r, false);
-      for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << cells[i];
+      for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << csv_field(cells[i]);
       s << "\n";
     }
     return s.str();

@@ -8,14 +8,15 @@
 #                                                         tests' packages (--with-test-deps)
 #   bash scripts/setup-cuda-libtorch.sh --with-test-deps  install the tests' packages, build
 # Steps: Debian's build dependencies exactly as scripts/setup.sh installs them (plus python3-venv);
-# a venv with torch==$TORCH_VERSION from PyPI (reused when it already has that torch; pip's
-# download cache is kept, so a second run downloads nothing); configure with
+# a venv with torch==$TORCH_VERSION from PyPI (reused when it already has that torch; the
+# downloaded wheels are kept, so a new venv downloads nothing); configure with
 # -DCMAKE_PREFIX_PATH=$(python -c 'import torch; print(torch.utils.cmake_prefix_path)'); build.
 # It needs the CUDA toolkit (nvcc, cuBLAS, ... headers) that torch's CMake config asks for, of
 # torch's CUDA major version; a GPU is not needed to build or to run the tests.
 # Environment:
 #   TORCH_VERSION        torch from PyPI (2.11.0: CUDA 13.0)
 #   LMSWEEP_TORCH_VENV   the venv ($HOME/.cache/lmsweep/venv-torch-$TORCH_VERSION)
+#   LMSWEEP_WHEELS       where downloaded wheels are kept ($HOME/.cache/lmsweep/wheels-torch-$TORCH_VERSION)
 #   LMSWEEP_PYTHON       the python that creates it (python3)
 #   BUILD_DIR, BUILD_TYPE  build-cuda, Release
 #   CUDA_HOME            the CUDA toolkit when nvcc is not on PATH (else /usr/local/cuda)
@@ -41,6 +42,7 @@ done
 
 TORCH_VERSION=${TORCH_VERSION:-2.11.0}
 VENV=${LMSWEEP_TORCH_VENV:-$HOME/.cache/lmsweep/venv-torch-$TORCH_VERSION}
+WHEELS=${LMSWEEP_WHEELS:-$HOME/.cache/lmsweep/wheels-torch-$TORCH_VERSION}
 PY=${LMSWEEP_PYTHON:-python3}
 BUILD_DIR=${BUILD_DIR:-build-cuda}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
@@ -69,9 +71,20 @@ else
     mkdir -p "$(dirname "$VENV")"
     "$PY" -m venv --clear "$VENV" || die "'$PY -m venv $VENV' failed: apt-get install python3-venv (or set LMSWEEP_PYTHON)"
   fi
-  echo "==> pip install torch==$TORCH_VERSION into $VENV (pip's cache: ${PIP_CACHE_DIR:-$HOME/.cache/pip})"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off "torch==$TORCH_VERSION" ||
-    die "pip install torch==$TORCH_VERSION failed (PyPI unreachable, or no such version for this python)"
+  # What pip downloads is kept as wheels (pip's HTTP cache is not enough behind proxies that
+  # strip caching headers): a new venv installs from them without downloading anything.
+  pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+  mkdir -p "$WHEELS"
+  if ! "${pip[@]}" install -q --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION" 2>/dev/null; then
+    echo "==> pip download torch==$TORCH_VERSION and its dependencies into $WHEELS"
+    "${pip[@]}" download -q --progress-bar off -d "$WHEELS" "torch==$TORCH_VERSION" ||
+      die "pip download torch==$TORCH_VERSION failed (PyPI unreachable, or no such version for this python)"
+    echo "==> pip install torch==$TORCH_VERSION into $VENV from $WHEELS"
+    "${pip[@]}" install -q --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION" ||
+      die "pip install torch==$TORCH_VERSION from $WHEELS failed"
+  else
+    echo "==> installed torch==$TORCH_VERSION into $VENV from the kept wheels in $WHEELS"
+  fi
   have=$(torch_in_venv) || die "torch is not importable from $VENV after pip install"
 fi
 # Everything about the torch found, without its NumPy warning.

@@ -264,9 +264,18 @@ SyntheticDataset write_synthetic_dataset(const SyntheticOptions& o) {
                 "synthetic dataset: pareto_alpha {} must be positive", o.pareto_alpha);
 
   const fs::path root(o.out_dir);
+  // A folder of the user's own split files is never overwritten: only one this writer marked.
+  const fs::path marker = root / kSyntheticMarker;
+  for (const char* name : {"labels.txt", "train.txt", "test.txt"})
+    LMSWEEP_CHECK(!fs::exists(root / name) || fs::exists(marker),
+                  "{}: it already holds {} that lmsweep synth-data did not write (no {}); choose another "
+                  "folder, or remove the file to let it be written", o.out_dir, name, kSyntheticMarker);
   std::error_code ec;
   fs::create_directories(root, ec);
   LMSWEEP_CHECK(!ec, "cannot create '{}': {}", o.out_dir, ec.message());
+  write_text(marker.string(), fmt::format("{{\"classes\": {}, \"train_images\": {}, \"test_images\": {}, "
+                                          "\"size\": {}, \"seed\": {}}}\n",
+                                          o.num_classes, o.train_images, o.test_images, o.image_size, o.seed));
 
   const int64_t c_count = o.num_classes;
   // Pareto quantiles at plotting positions 1 - (c+1)/(C+1): x_m ((C+1)/(c+1))^(1/alpha).

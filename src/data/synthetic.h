@@ -17,6 +17,11 @@
 
 namespace lmsweep {
 
+// The file write_synthetic_dataset leaves in its folder: split files beside it are its own and
+// may be written again; split files without it are the user's and are never overwritten.
+inline constexpr const char* kSyntheticMarker = "lmsweep-synthetic.json";
+
+
 struct SyntheticOptions {
   std::string out_dir;           // created if missing; files in it are overwritten
   int64_t num_classes = 10;      // 1..100

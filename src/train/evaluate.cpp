@@ -142,6 +142,17 @@ EvalMetrics evaluate_scores(const SplitScores& scores, const std::vector<uint8_t
   return evaluate(in);
 }
 
+void check_vocabulary(const BpeTokenizer& tokenizer, const ClipConfig& config, const std::string& bpe,
+                      const std::string& weights) {
+  LMSWEEP_CHECK(tokenizer.vocab_size() <= config.vocab_size,
+                "the tokenizer has {} tokens but the model's embedding only {}: {}", tokenizer.vocab_size(),
+                config.vocab_size, bpe.empty() ? "pass --bpe with the model's vocabulary" : "use the model's vocabulary");
+  LMSWEEP_CHECK(!bpe.empty() || weights.empty() || config.vocab_size <= tokenizer.vocab_size(),
+                "--weights {}: its vocabulary has {} tokens (OpenAI's BPE) but no --bpe was given, so the text would "
+                "be byte-level ids the model was not trained on; pass --bpe bpe_simple_vocab_16e6.txt.gz",
+                weights, config.vocab_size);
+}
+
 c10::Device parse_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   LMSWEEP_CHECK(name.rfind("cuda", 0) == 0, "--device = '{}': valid: cpu, cuda, cuda:N", name);

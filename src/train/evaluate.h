@@ -69,6 +69,12 @@ SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor
 EvalMetrics evaluate_scores(const SplitScores& scores, const std::vector<uint8_t>& labels,
                             const ClassGroups* groups);
 
+// The tokenizer must be the model's: it may not have more tokens than the embedding, and a
+// checkpoint's (weights non-empty) vocabulary larger than the byte-level one (OpenAI's 49,408)
+// needs its BPE file: without --bpe such a model would score byte-level ids, silently wrong.
+void check_vocabulary(const BpeTokenizer& tokenizer, const ClipConfig& config, const std::string& bpe,
+                      const std::string& weights);
+
 // "cpu", "cuda", "cuda:1"; fails clearly when CUDA is asked of a CPU build or no GPU is seen.
 c10::Device parse_device(const std::string& name);
 

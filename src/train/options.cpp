@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -174,7 +175,11 @@ void TrainOptions::validate() const {
   in(effective_sample_power() >= 0, "sample-power", format_double(effective_sample_power()), ">= 0");
   in(label_smoothing >= 0 && label_smoothing < 1, "label-smoothing", format_double(label_smoothing), "in [0, 1)");
   in(flip >= 0 && flip <= 1, "flip", format_double(flip), "in [0, 1]");
-  in(threads >= 0, "threads", std::to_string(threads), ">= 0");
+  // More threads than a few per core only thrash (and tens of thousands never start).
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int max_threads = std::max(64, 4 * cores);
+  LMSWEEP_CHECK(threads >= 0 && threads <= max_threads, "--threads = {}: must be in 0..{} (0: all cores; this machine "
+                "has {})", threads, max_threads, cores);
   static const std::vector<std::string> kLosses = {"clip+bal", "clip+asl", "clip", "bal", "asl"};
   LMSWEEP_CHECK(std::find(kLosses.begin(), kLosses.end(), loss) != kLosses.end(),
                 "--loss = '{}': unknown loss; valid: clip+bal, clip+asl, clip, bal, asl", loss);

@@ -148,9 +148,7 @@ std::unique_ptr<TrainRun> set_up_run(const TrainOptions& options, Collectives* g
   const BpeTokenizer tokenizer = options.bpe.empty() ? BpeTokenizer::byte_level() : BpeTokenizer::from_file(options.bpe);
   r.model = build_model(options);
   const ClipConfig& cfg = r.model->config();
-  LMSWEEP_CHECK(tokenizer.vocab_size() <= cfg.vocab_size,
-                "the tokenizer has {} tokens but the model's embedding only {}: {}", tokenizer.vocab_size(),
-                cfg.vocab_size, options.bpe.empty() ? "pass --bpe with the model's vocabulary" : "use the model's vocabulary");
+  check_vocabulary(tokenizer, cfg, options.bpe, options.weights);
   r.model->to(r.device);
   if (r.world > 1) {  // every rank starts from rank 0's weights
     std::vector<at::Tensor> tensors;

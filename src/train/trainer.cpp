@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "loss/losses.h"
 #include "train/evaluate.h"
 #include "train/resume_state.h"
@@ -114,11 +115,8 @@ void record_epoch(TrainRun& run, const EpochResult& er, Progress& p) {
     if (files) save_weights(run, "best_map_tail.pt");
   }
   if (files) save_state(run, p.state(er.epoch));
-  if (!o.metrics_out.empty() && run.leader()) {
-    std::ofstream out(o.metrics_out, std::ios::app);
-    LMSWEEP_CHECK(out.good(), "--metrics-out {}: cannot append to the file", o.metrics_out);
-    out << epoch_json_line(er) << "\n";
-  }
+  if (!o.metrics_out.empty() && run.leader())
+    write_text_file(o.metrics_out, epoch_json_line(er) + "\n", "--metrics-out", /*append=*/true);
 }
 
 std::string epoch_line(const EpochResult& er, double eta) {

@@ -1,6 +1,7 @@
 // The built-in synthetic long-tailed dataset.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -39,12 +40,31 @@ TEST(DataSynthetic, SameSeedGivesByteIdenticalFiles) {
   o.seed = 8;
   write_synthetic_dataset(o);
   const auto fa = all_files(a), fb = all_files(b), fc = all_files(c);
-  EXPECT_EQ(fa.size(), 3u + 400u + 200u);
+  EXPECT_EQ(fa.size(), 4u + 400u + 200u);  // labels, train, test, the marker, the images
   EXPECT_TRUE(fa == fb);
   EXPECT_FALSE(fa == fc);
   EXPECT_EQ(fa.at("labels.txt"), fc.at("labels.txt"));  // same classes, other images/labels
   EXPECT_NE(fa.at("train.txt"), fc.at("train.txt"));
   for (const auto& d : {a, b, c}) fs::remove_all(d);
+}
+
+TEST(DataSynthetic, NeverOverwritesTheUsersOwnSplitFiles) {
+  const auto dir = temp_dir("synth_own");
+  std::ofstream(dir / "labels.txt") << "cat 0\ndog 1\n";
+  SyntheticOptions o;
+  o.out_dir = dir.string();
+  try {
+    write_synthetic_dataset(o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("labels.txt"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_text_file(dir / "labels.txt"), "cat 0\ndog 1\n");
+  // Its own folder it may write again.
+  fs::remove(dir / "labels.txt");
+  write_synthetic_dataset(o);
+  EXPECT_NO_THROW(write_synthetic_dataset(o));
+  fs::remove_all(dir);
 }
 
 TEST(DataSynthetic, LongTailedMultiLabelAndReadable) {

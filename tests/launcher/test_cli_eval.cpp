@@ -221,6 +221,14 @@ TEST_F(LauncherEvalBadInput, BaselineRunsWithTheSameArguments) {
   EXPECT_TRUE(fs::exists(dir_ / "m.json"));
 }
 
+// A full disk (/dev/full: every write fails with ENOSPC) is an error, not an empty file.
+TEST_F(LauncherEvalBadInput, FullDiskForScoresOrMetrics) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  for (const std::string flag : {"--scores-out", "--metrics-out"})
+    EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args(data_.test, data_.labels, {flag, "/dev/full"})),
+                                 "lmsweep eval: error:", {flag, "/dev/full", "disk full"}));
+}
+
 TEST_F(LauncherEvalBadInput, MissingImage) {
   write_text_file(dir_ / "test.txt", "test/000000.png 0\nnowhere/missing_image.png 1\n");
   EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args(dir_ / "test.txt", data_.labels)), "lmsweep eval: error:",
@@ -322,6 +330,13 @@ TEST_F(LauncherEvalBadInput, OwnCheckpointLoadsAndATruncatedCopyFailsCleanly) {
   EXPECT_TRUE(FailsWithOneLine(
       run_lmsweep(args(data_.test, data_.labels, {"--weights", (dir_ / "truncated_ckpt.pt").string()})),
       "lmsweep eval: error:", {"truncated_ckpt.pt"}));
+}
+
+TEST_F(LauncherEvalBadInput, OpenAICheckpointWithoutItsVocabulary) {
+  LMSWEEP_REQUIRE_SHARED("testdata/clip_vit_tiny/model.pt");
+  const auto weights = lmsweep::testing::shared_file("testdata/clip_vit_tiny/model.pt").string();
+  EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args(data_.test, data_.labels, {"--weights", weights})),
+                               "lmsweep eval: error:", {"--bpe", "49408"}));
 }
 
 TEST_F(LauncherEvalBadInput, MissingVocabularyFile) {

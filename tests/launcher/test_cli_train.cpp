@@ -65,6 +65,20 @@ TEST_F(LauncherTrain, BaselineRunCompletes) {
   EXPECT_EQ(trials[0].status, db::TrialStatus::Completed);
 }
 
+TEST_F(LauncherTrain, FullDiskForMetricsOutFailsTheRun) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args({"--label-smoothing", "0", "--metrics-out", "/dev/full"})),
+                               "lmsweep train: error:", {"--metrics-out", "/dev/full", "disk full"}));
+  expect_no_running_trial();
+}
+
+TEST_F(LauncherTrain, AbsurdThreadCount) {
+  auto a = args({});
+  *(std::find(a.begin(), a.end(), "--threads") + 1) = "100000";
+  EXPECT_TRUE(FailsWithOneLine(run_lmsweep(a), "lmsweep train: error:", {"--threads", "100000"}));
+  expect_no_running_trial();
+}
+
 TEST_F(LauncherTrain, NegativeLambda) {
   EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args({"--lambda=-0.5"})), "lmsweep train: error:", {"--lambda", "-0.5"}));
   expect_no_running_trial();
@@ -249,8 +263,8 @@ TEST(LauncherSynthData, SameSeedSameFilesOtherSeedOtherImages) {
   synth_data(dir / "b", 60, 30, 5);
   synth_data(dir / "c", 60, 30, 6);
   const auto a = read_tree(dir / "a"), b = read_tree(dir / "b"), c = read_tree(dir / "c");
-  // labels, train, test and 90 images.
-  ASSERT_EQ(a.size(), 3u + 60u + 30u);
+  // labels, train, test, the synthetic marker and 90 images.
+  ASSERT_EQ(a.size(), 4u + 60u + 30u);
   EXPECT_TRUE(a == b) << "same seed, different files";
   ASSERT_EQ(c.size(), a.size());
   int differing = 0;

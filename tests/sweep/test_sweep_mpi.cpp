@@ -330,6 +330,10 @@ TEST(SweepMpi, BadInputFailsClearlyAndLosesNothing) {
        "lambda"},
       {"study reused with another space", fake_config("keep", "random", 3, "", "lambda = loguniform(0.1, 10)\n", 1),
        "", "keep"},
+      {"a choice no trial can run with", fake_config("bc", "random", 3, "", "batch-size = choice(8, abc)\n", 1), "",
+       "batch-size can take the value abc"},
+      {"a range past the option's bounds", fake_config("ls", "random", 3, "", "label-smoothing = uniform(0.05, 1.5)\n", 1),
+       "", "label-smoothing can take the value 1.5"},
   };
   for (const auto& c : cases) {
     write(dir / "bad.ini", c.config);

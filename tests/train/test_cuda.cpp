@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "compat/torch_compat.h"
-#include "data/synthetic.h"
 #include "dist/device.h"
 #include "support/shared_data.h"
+#include "support/synthetic_run.h"
 #include "train/host_sync.h"
 #include "train/run.h"
 #include "train/step.h"
@@ -36,17 +36,8 @@ namespace {
   } while (0)
 
 TrainOptions tiny_run(const fs::path& dir) {
-  SyntheticOptions so;
-  so.out_dir = (dir / "synth").string();
-  so.train_images = 96;
-  so.test_images = 40;
-  const auto ds = write_synthetic_dataset(so);
-  TrainOptions o;
+  TrainOptions o = lmsweep::testing::synthetic_run(dir, 96, 40);
   o.arch = "vit:res=32,patch=8,width=64,layers=2,embed=32,text-width=64,text-layers=2,vocab=514";
-  o.data_root = ds.data_root;
-  o.train = ds.train_split;
-  o.test = ds.test_split;
-  o.labels = ds.labels_file;
   o.epochs = 2;
   o.batch_size = 8;
   o.lr = 5e-4;

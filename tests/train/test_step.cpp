@@ -11,11 +11,12 @@
 #include <gtest/gtest.h>
 
 #include "compat/torch_compat.h"
-#include "data/synthetic.h"
 #include "support/fake_collectives.h"
 #include "support/shared_data.h"
+#include "support/synthetic_run.h"
 #include "train/adamw.h"
 #include "train/host_sync.h"
+#include "train/resume_state.h"
 #include "train/run.h"
 #include "train/step.h"
 #include "train/trainer.h"
@@ -27,25 +28,14 @@ using lmsweep::testing::temp_dir;
 
 namespace {
 
-const char* kTinyArch = "vit:res=32,patch=8,width=32,layers=1,embed=16,text-width=32,text-layers=1,vocab=514";
-
+// Batch 8 of 64 tiny images, one thread (see test_trainer.cpp), no label smoothing (a random
+// tiny model meets the reference's NaN case with it).
 TrainOptions tiny_run(const fs::path& dir, int64_t train_images = 64) {
-  SyntheticOptions so;
-  so.out_dir = (dir / "synth").string();
-  so.train_images = train_images;
-  so.test_images = 32;
-  so.seed = 0;
-  const auto ds = write_synthetic_dataset(so);
-  TrainOptions o;
-  o.arch = kTinyArch;
-  o.data_root = ds.data_root;
-  o.train = ds.train_split;
-  o.test = ds.test_split;
-  o.labels = ds.labels_file;
+  TrainOptions o = lmsweep::testing::synthetic_run(dir, train_images, 32);
   o.epochs = 2;
   o.batch_size = 8;
   o.lr = 5e-4;
-  o.label_smoothing = 0;  // see test_trainer.cpp: a random tiny model meets the reference's NaN case
+  o.label_smoothing = 0;
   o.seed = 3;
   o.threads = 1;
   return o;
@@ -285,5 +275,65 @@ TEST(TrainStep, Bf16FinalMapWithinOnePointOfFp32) {
   EXPECT_GT(fp32.epochs.back().metrics.map, fp32.epochs.front().metrics.map);  // it learned: a real comparison
   RecordProperty("map_fp32", std::to_string(fp32.epochs.back().metrics.map));
   RecordProperty("map_bf16", std::to_string(bf16.epochs.back().metrics.map));
+  fs::remove_all(dir);
+}
+
+// ------------------------------------------------------------------ evaluation, checkpointing
+
+TEST(TrainParts, EvaluateEpochScoresTheTestSplitWithTheCompactRowsWrittenBack) {
+  const auto dir = temp_dir("parts_eval");
+  auto run = set_up_run(tiny_run(dir), nullptr, nullptr);
+  steps_of(*run, 3);  // the compact rows now differ from the table
+  const EvalMetrics m = evaluate_epoch(*run);
+  // The same as scoring by hand with the table the rows were written back to.
+  const auto scores = score_images(run->model, run->data.test_pixels, run->data.prompts,
+                                   ImageNormalization::from_name(run->options.normalize),
+                                   run->options.eval_batch_size, run->device);
+  const EvalMetrics ref = evaluate_scores(scores, run->data.test_hot, &run->data.groups);
+  EXPECT_EQ(m.map, ref.map);
+  EXPECT_EQ(m.map_tail, ref.map_tail);
+  EXPECT_TRUE(at::equal(run->embedding.table.index_select(0, run->embedding.active_ids), run->embedding.rows));
+  EXPECT_GT(m.map, 0);
+  fs::remove_all(dir);
+}
+
+TEST(TrainParts, SaveStateThenLoadStateRestoresWeightsOptimizerAndPosition) {
+  const auto dir = temp_dir("parts_state");
+  TrainOptions o = tiny_run(dir);
+  o.checkpoint_dir = (dir / "ckpt").string();
+  fs::create_directories(o.checkpoint_dir);
+  auto a = set_up_run(o, nullptr, nullptr);
+  steps_of(*a, 2);
+  a->embedding.write_back();
+  ResumeState s;
+  s.next_epoch = 1;
+  s.next_step = 3;
+  s.loss_sum = 12.5;
+  s.count = 24;
+  s.best_map = 0.25;
+  s.best_map_epoch = 1;
+  save_state(*a, s);
+  auto b = set_up_run(o, nullptr, nullptr);
+  ResumeState t;
+  ASSERT_TRUE(load_state(*b, t));
+  EXPECT_EQ(t.next_epoch, 1);
+  EXPECT_EQ(t.next_step, 3);
+  EXPECT_EQ(t.loss_sum, 12.5);
+  EXPECT_EQ(t.best_map, 0.25);
+  const auto wa = weights(*a), wb = weights(*b);
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(at::equal(wa[i], wb[i])) << "parameter " << i;
+  EXPECT_TRUE(at::equal(b->embedding.rows, a->embedding.rows));
+  // The next step of both is the same: the optimizer's moments and step count came back too.
+  EXPECT_EQ(steps_of(*a, 1), steps_of(*b, 1));
+  // Another run's options are refused, naming the file.
+  TrainOptions other = o;
+  other.lambda = 2;
+  auto c = set_up_run(other, nullptr, nullptr);
+  try {
+    load_state(*c, t);
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("state.pt"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
