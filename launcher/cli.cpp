@@ -1,6 +1,7 @@
 #include "launcher/cli.h"
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include <boost/program_options/parsers.hpp>
@@ -89,7 +90,15 @@ std::string help_text(const std::string& usage, const std::string& summary, cons
   return s.str();
 }
 
-void validate_space_values(const TrainOptions& base, const sweep::SearchSpace& space, const std::string& label) {
+void validate_space_values(const TrainOptions& base_in, const sweep::SearchSpace& space, const std::string& label) {
+  TrainOptions base = base_in;
+  if (!base.synthetic.empty() && base.train.empty()) {  // the files resolve_synthetic would name
+    const std::filesystem::path dir(base.synthetic);
+    base.data_root = dir.string();
+    base.train = (dir / "train.txt").string();
+    base.test = (dir / "test.txt").string();
+    base.labels = (dir / "labels.txt").string();
+  }
   for (const auto& d : space.dimensions()) {
     std::vector<sweep::ParamValue> values = d.values;
     if (d.dist == sweep::Distribution::Uniform || d.dist == sweep::Distribution::LogUniform) values = {d.low, d.high};
@@ -106,6 +115,37 @@ void validate_space_values(const TrainOptions& base, const sweep::SearchSpace& s
       }
     }
   }
+}
+
+namespace {
+std::set<std::string> sweepable_options() {
+  std::set<std::string> names;
+  for (const auto& info : train_option_table())
+    if (info.sweepable) names.insert(info.name);
+  return names;
+}
+}  // namespace
+
+SweepIni read_sweep_ini(const std::string& config, const boost::program_options::variables_map& vm) {
+  const auto ini = sweep::parse_ini_file(config);
+  LMSWEEP_CHECK(ini.has_section("sweep"), "{}: no [sweep] section (name, method, trials, ...)", config);
+  LMSWEEP_CHECK(ini.has_section("space"), "{}: no [space] section: the sweep has nothing to search", config);
+  SweepIni out;
+  out.config = sweep::parse_sweep_config(ini.section("sweep"), config + " [sweep]");
+  out.space = sweep::SearchSpace::parse(ini.section("space"), sweepable_options(), config + " [space]");
+  out.config.validate(config + " [sweep]");
+  out.base = train_options_from(vm, config);
+  // A swept option given a fixed value too is a contradiction: say which.
+  const auto train_section = ini.section("train");
+  for (const auto& dim : out.space.dimensions()) {
+    LMSWEEP_CHECK(!vm.count(dim.name), "--{} is both a [space] dimension of {} and set on the command line; "
+                  "remove one", dim.name, config);
+    for (const auto& kv : train_section)
+      LMSWEEP_CHECK(kv.key != dim.name, "{}: '{}' is both a [space] dimension and set in [train]; remove one",
+                    kv.origin.empty() ? config : kv.origin, dim.name);
+  }
+  validate_space_values(out.base, out.space, config + " [space]");
+  return out;
 }
 
 }  // namespace lmsweep::cli

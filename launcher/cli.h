@@ -9,6 +9,7 @@
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
 
+#include "sweep/config.h"
 #include "sweep/search_space.h"
 #include "train/options.h"
 
@@ -33,6 +34,16 @@ void resolve_synthetic(TrainOptions& options);
 // True when --help / -h is among argv[1..]: the command prints its help instead of parsing
 // (required options would otherwise fail first).
 bool wants_help(int argc, const char* const argv[]);
+
+// A sweep INI read and checked as `lmsweep sweep` and `lmsweep submit` both need it, before
+// anything runs or is written: [sweep] and [space] present and valid, no swept option also
+// fixed ([train] or the command line), every value a dimension can take valid for a trial.
+struct SweepIni {
+  sweep::SweepConfig config;
+  sweep::SearchSpace space;
+  TrainOptions base;  // [train] and the command line
+};
+SweepIni read_sweep_ini(const std::string& path, const boost::program_options::variables_map& vm);
 
 // Every value a dimension of `space` can give (a choice's values, a range's ends) set on the
 // base options and validated, so that `batch-size = choice(8, abc)` fails before the first

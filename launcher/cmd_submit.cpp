@@ -89,6 +89,20 @@ int run_submit(int argc, const char* const argv[]) {
       return 0;
     }
   const auto vm = parse("submit", argc, argv, desc);
+  // What `sweep` would refuse is refused here, before a job waits in the queue for it.
+  (void)read_sweep_ini(o.config, vm);
+  // Values go into #SBATCH lines and the script: a line break would add lines of its own.
+  auto one_line = [](const std::string& option, const std::string& value) {
+    LMSWEEP_CHECK(value.find_first_of("\n\r") == std::string::npos, "--{} = '{}': a value may not hold a line break",
+                  option, value.substr(0, value.find_first_of("\n\r")) + "...");
+  };
+  one_line("partition", o.partition);
+  one_line("account", o.account);
+  one_line("time", o.time);
+  one_line("job-name", o.job_name);
+  for (const auto& a : o.sbatch_args) one_line("sbatch-arg", a);
+  for (const auto& info : train_option_table())
+    if (vm.count(info.name) && !info.is_switch) one_line(info.name, vm[info.name].as<std::string>());
   // Training options given here go to the sweep; the database is the sweep's --db.
   TrainOptions probe;
   o.db = vm.count("db") ? vm["db"].as<std::string>() : probe.db;

@@ -21,17 +21,6 @@
 namespace po = boost::program_options;
 
 namespace lmsweep::cli {
-namespace {
-
-std::set<std::string> sweepable_options() {
-  std::set<std::string> names;
-  for (const auto& info : train_option_table())
-    if (info.sweepable) names.insert(info.name);
-  return names;
-}
-
-}  // namespace
-
 int run_sweep(int argc, const char* const argv[]) {
   std::string config, journal = "auto";
   double fake_epoch_seconds = -1;
@@ -71,22 +60,10 @@ int run_sweep(int argc, const char* const argv[]) {
   sweep::SweepSetup setup;
   TrainOptions base;
   try {
-    const auto ini = sweep::parse_ini_file(config);
-    LMSWEEP_CHECK(ini.has_section("sweep"), "{}: no [sweep] section (name, method, trials, ...)", config);
-    LMSWEEP_CHECK(ini.has_section("space"), "{}: no [space] section: the sweep has nothing to search", config);
-    setup.config = sweep::parse_sweep_config(ini.section("sweep"), config + " [sweep]");
-    setup.space = sweep::SearchSpace::parse(ini.section("space"), sweepable_options(), config + " [space]");
-    setup.config.validate(config + " [sweep]");
-    base = train_options_from(vm, config);
-    // A swept option given a fixed value too is a contradiction: say which.
-    const auto train_section = ini.section("train");
-    for (const auto& dim : setup.space.dimensions()) {
-      LMSWEEP_CHECK(!vm.count(dim.name), "--{} is both a [space] dimension of {} and set on the command line; "
-                    "remove one", dim.name, config);
-      for (const auto& kv : train_section)
-        LMSWEEP_CHECK(kv.key != dim.name, "{}: '{}' is both a [space] dimension and set in [train]; remove one",
-                      kv.origin.empty() ? config : kv.origin, dim.name);
-    }
+    SweepIni ini = read_sweep_ini(config, vm);
+    setup.config = std::move(ini.config);
+    setup.space = std::move(ini.space);
+    base = std::move(ini.base);
     LMSWEEP_CHECK(mpi.size() % setup.config.gpus_per_trial == 0,
                   "{} [sweep]: gpus_per_trial = {} does not divide the {} MPI ranks: run mpirun -np with a multiple",
                   config, setup.config.gpus_per_trial, mpi.size());
@@ -120,7 +97,6 @@ int run_sweep(int argc, const char* const argv[]) {
   if (root) {
     try {
       resolve_synthetic(base);
-      validate_space_values(base, setup.space, config + " [space]");
       // The first trial's options must be valid: catches missing paths before any dispatch.
       sweep::PointSampler sampler(setup.space, setup.config);
       sweep::trial_options(base, sweep::to_json(sampler.point(0)), sampler.seed(0), setup.config.name, 0).validate();

@@ -46,7 +46,8 @@ class Submit : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::temp_dir("submit");
     std::ofstream(dir_ / "sweep.ini") << "[sweep]\nname = s\nmethod = random\ntrials = 4\n[space]\nlambda = "
-                                          "loguniform(0.1, 10)\n[train]\nsynthetic = synth\n";
+                                          "loguniform(0.1, 10)\n[train]\nsynthetic = synth\narch = vit:res=32,patch=8,width=32,"
+                                          "layers=1,embed=16,text-width=32,text-layers=1,vocab=514\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string cd() const { return "cd " + dir_.string() + " && "; }
@@ -109,6 +110,22 @@ TEST_F(Submit, BadTimeLimitIsOneLine) {
   const auto r = run(cd() + kExe + " submit --config sweep.ini --db s.db --gpus-per-node 4 --time 12h --dry-run");
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err.find("lmsweep submit: error: --time '12h'"), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "s.lmsweep-sweep.sbatch"));
+}
+
+// A config `sweep` would refuse, and a value that would add a line to the script: one line,
+// no script written.
+TEST_F(Submit, RefusesWhatSweepWouldRefuseAndLineBreaksInValues) {
+  std::ofstream(dir_ / "bad.ini") << "[sweep]\nname = s\nmethod = random\ntrials = 4\n[space]\nbatch-size = "
+                                     "choice(8, abc)\n[train]\nsynthetic = synth\narch = RN50\n";
+  auto r = run(cd() + kExe + " submit --config bad.ini --db s.db --gpus-per-node 4 --dry-run");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("batch-size can take the value abc"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = run(cd() + kExe + " submit --config sweep.ini --db s.db --gpus-per-node 4 --partition \"$(printf 'gpu\\n#SBATCH --x')\" --dry-run");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.find("lmsweep submit: error: --partition"), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "s.lmsweep-sweep.sbatch"));
 }
