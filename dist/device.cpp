@@ -8,8 +8,8 @@
 namespace lmsweep::dist {
 
 std::string rank_device(const std::string& requested, int node_local_rank, int visible_gpus) {
-  if (requested != "cuda") return requested;
-  if (visible_gpus <= 0) return requested;  // parse_device then says what is missing
+  // No GPU visible: left as it is, for parse_device to say what is missing.
+  if (requested != "cuda" || visible_gpus <= 0) return requested;
   return fmt::format("cuda:{}", node_local_rank % visible_gpus);
 }
 

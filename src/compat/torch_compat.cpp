@@ -189,7 +189,6 @@ namespace {
 struct EventImpl {
   explicit EventImpl(c10::DeviceType t) : event(t) {}
   c10::Event event;
-  bool recorded = false;
 };
 }  // namespace
 
@@ -200,7 +199,6 @@ void DeviceEvent::record(const c10::Device& device) {
   }
   auto e = std::make_shared<EventImpl>(device.type());
   e->event.record(c10::impl::getDeviceGuardImpl(device.type())->getStream(device));
-  e->recorded = true;
   impl_ = e;
 }
 

@@ -9,6 +9,19 @@
 
 namespace lmsweep {
 
+// How every data-parallel split here cuts n rows: rank r of w takes [n r / w, n (r + 1) / w).
+struct RowRange {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+inline RowRange rank_rows(int64_t n, int rank, int world) { return {n * rank / world, n * (rank + 1) / world}; }
+// Every rank's count under that split: what all_gather_rows takes.
+inline std::vector<int64_t> rows_per_rank(int64_t n, int world) {
+  std::vector<int64_t> rows;
+  for (int r = 0; r < world; ++r) rows.push_back(rank_rows(n, r, world).size());
+  return rows;
+}
+
 class Collectives {
  public:
   virtual ~Collectives() = default;

@@ -94,12 +94,10 @@ SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor
   auto text = encode([&] { return model->encode_text(prompts.to(device)); });
   text = text / text.norm(2, -1, true);
   const auto scale = model->logit_scale.exp();
-  int64_t begin = 0, end = images.size(0);
-  if (collectives && collectives->world_size() > 1) {
-    const int64_t n = images.size(0), w = collectives->world_size(), r = collectives->rank();
-    begin = n * r / w;
-    end = n * (r + 1) / w;
-  }
+  const bool parallel = collectives && collectives->world_size() > 1;
+  const RowRange mine = parallel ? rank_rows(images.size(0), collectives->rank(), collectives->world_size())
+                                 : RowRange{0, images.size(0)};
+  const int64_t begin = mine.begin, end = mine.end;
   std::vector<at::Tensor> logits, embeddings;
   for (int64_t i = begin; i < end; i += batch_size) {
     const int64_t b = std::min(batch_size, end - i);
@@ -112,11 +110,9 @@ SplitScores score_images(Clip& model, const at::Tensor& images, const at::Tensor
   const int64_t c = prompts.size(0), d = text.size(1);
   auto all_logits = logits.empty() ? torch::zeros({0, c}, text.options().dtype(torch::kFloat)) : torch::cat(logits);
   auto all_embed = embeddings.empty() ? torch::zeros({0, d}, text.options().dtype(torch::kFloat)) : torch::cat(embeddings);
-  if (collectives && collectives->world_size() > 1) {
+  if (parallel) {
     // Every rank's row count follows from the split above: no count exchange.
-    std::vector<int64_t> rows;
-    const int64_t n = images.size(0), w = collectives->world_size();
-    for (int64_t r = 0; r < w; ++r) rows.push_back(n * (r + 1) / w - n * r / w);
+    const auto rows = rows_per_rank(images.size(0), collectives->world_size());
     all_logits = collectives->all_gather_rows(all_logits, rows);
     all_embed = collectives->all_gather_rows(all_embed, rows);
   }

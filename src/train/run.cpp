@@ -86,9 +86,9 @@ void place_inputs(TrainRun& r, const BpeTokenizer& tokenizer, ImageCache& cache)
   d.captions = captions.to(r.device);
   d.prompts = class_prompt_tokens(tokenizer, o.prompt, d.labels.names, cfg.context_length);
   // This rank's class prompts (each rank encodes a slice; gathered with gradient).
-  const int64_t lo = d.classes * r.rank / r.world, hi = d.classes * (r.rank + 1) / r.world;
-  d.prompt_lo = lo;
-  const at::Tensor local = d.prompts.narrow(0, lo, hi - lo);
+  const RowRange mine = rank_rows(d.classes, r.rank, r.world);
+  d.prompt_lo = mine.begin;
+  const at::Tensor local = d.prompts.narrow(0, mine.begin, mine.size());
   for (int64_t e : eot_positions(local)) d.local_prompt_length = std::max(d.local_prompt_length, e + 1);
   d.local_prompts = local.to(r.device);
   const auto train_hot = multi_hot(d.train, d.classes);

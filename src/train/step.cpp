@@ -38,16 +38,9 @@ struct GatherRowsFn : public torch::autograd::Function<GatherRowsFn> {
   }
 };
 
-// Rank r's share of n rows: [n r / w, n (r + 1) / w).
-std::vector<int64_t> split_rows(int64_t n, int world) {
-  std::vector<int64_t> rows;
-  for (int r = 0; r < world; ++r) rows.push_back(n * (r + 1) / world - n * r / world);
-  return rows;
-}
-
 at::Tensor gather_rows(const at::Tensor& local, int64_t offset, int64_t total, const TrainRun& run) {
   if (run.world == 1) return local;
-  return GatherRowsFn::apply(local, offset, run.group, split_rows(total, run.world));
+  return GatherRowsFn::apply(local, offset, run.group, rows_per_rank(total, run.world));
 }
 
 at::Tensor l2_normalize(const at::Tensor& x) { return x / x.norm(2, -1, true); }
@@ -158,8 +151,9 @@ BatchSlice batch_slice(const TrainRun& run, int64_t step) {
   BatchSlice s;
   s.begin = step * b;
   s.size = std::min(b, run.data.train_size - s.begin);
-  s.lo = s.size * run.rank / run.world;
-  s.hi = s.size * (run.rank + 1) / run.world;
+  const RowRange mine = rank_rows(s.size, run.rank, run.world);
+  s.lo = mine.begin;
+  s.hi = mine.end;
   return s;
 }
 
