@@ -89,6 +89,31 @@ CREATE TABLE class_ap(
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2 adds what keeps a sweep alive and alone: each trial's crash count (times its job
+// died while it ran), the ranks that run it (with the coordinator's last heartbeat), and the
+// writer's lease. A version-1 file is migrated by its first writer; readers take either.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE trials ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE trial_ranks(
+  trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+  rank     INTEGER NOT NULL,
+  host     TEXT NOT NULL,
+  pid      INTEGER NOT NULL,
+  heard_at REAL NOT NULL,
+  PRIMARY KEY(trial_id, rank)
+) WITHOUT ROWID;
+CREATE TABLE lease(
+  id           INTEGER PRIMARY KEY CHECK(id = 1),
+  holder       TEXT NOT NULL,
+  job          TEXT NOT NULL,
+  host         TEXT NOT NULL,
+  pid          INTEGER NOT NULL,
+  taken_at     REAL NOT NULL,
+  heartbeat_at REAL NOT NULL,
+  stale_after  REAL NOT NULL
+);
+)sql";
+
 // Column lists shared by the queries and the readers below (keep them in step).
 constexpr const char* kStudyColumns =
     "id, name, space_json, config_json, method, objective, seed, planned_trials, "
@@ -279,10 +304,10 @@ void check_header(const Header& h, const std::string& path) {
         "one: pass another --db path",
         path, static_cast<std::uint32_t>(h.application_id)));
   }
-  if (h.user_version != 0 && h.user_version != kSchemaVersion) {
+  if (h.user_version != 0 && (h.user_version < 1 || h.user_version > kSchemaVersion)) {
     throw Error(fmt::format(
-        "{} has schema version {}, this lmsweep reads version {}: use a new --db file or the "
-        "matching lmsweep version",
+        "{} has schema version {}, this lmsweep reads versions 1 to {}: use a new --db file or "
+        "the matching lmsweep version",
         path, h.user_version, kSchemaVersion));
   }
   if (h.user_version == 0 && !h.tables.empty()) {
@@ -565,6 +590,9 @@ Store Store::open(const std::string& path, const Options& options) {
     if (h.user_version == 0) {
       c.exec(kSchema);
       c.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
+    }
+    if (h.user_version < 2) {
+      c.exec(kSchemaV2);
       c.exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion));
     }
     tx.commit();
@@ -813,7 +841,8 @@ std::int64_t Store::requeue(std::int64_t study_id, TrialStatus from) {
                 path(), to_string(from));
   return impl_->retry([&] {
     Use s(impl_->c().cached(
-        "UPDATE trials SET status = 'pending' WHERE study_id = ? AND status = ?"));
+        "UPDATE trials SET status = 'pending', crashes = CASE WHEN ?2 = 'failed' THEN 0 ELSE "
+        "crashes END WHERE study_id = ?1 AND status = ?2"));
     s->bind_all(study_id, to_string(from));
     s->run();
     return static_cast<std::int64_t>(impl_->c().changes());
@@ -1018,6 +1047,156 @@ std::vector<BestTrial> Store::best_trials(std::int64_t study_id, const BestQuery
       out.push_back(std::move(b));
     }
     return out;
+  });
+}
+
+// ---------------------------------------------------------------- lease and liveness
+
+namespace {
+
+LeaseInfo read_lease(Statement& s) {
+  LeaseInfo l;
+  l.holder = s.get_text(0);
+  l.job = s.get_text(1);
+  l.host = s.get_text(2);
+  l.pid = s.get_int64(3);
+  l.taken_at = s.get_double(4);
+  l.heartbeat_at = s.get_double(5);
+  l.stale_after = s.get_double(6);
+  return l;
+}
+
+}  // namespace
+
+std::string LeaseInfo::describe() const {
+  return fmt::format("{}{} (pid {})", job.empty() ? "" : "SLURM job " + job + " on ", host, pid);
+}
+
+std::optional<LeaseInfo> Store::lease() {
+  if (impl_->version < 2) return std::nullopt;
+  return impl_->retry([&]() -> std::optional<LeaseInfo> {
+    Use s(impl_->c().cached(
+        "SELECT holder, job, host, pid, taken_at, heartbeat_at, stale_after FROM lease WHERE id = 1"));
+    if (!s->step()) return std::nullopt;
+    return read_lease(*s);
+  });
+}
+
+std::optional<LeaseInfo> Store::take_lease(const LeaseInfo& me, double stale_seconds) {
+  impl_->require_writable();
+  auto& impl = *impl_;
+  return impl.retry([&]() -> std::optional<LeaseInfo> {
+    Transaction tx(impl.c());
+    const double now = unix_now();
+    std::optional<LeaseInfo> held = lease();
+    if (held && held->holder != me.holder && now - held->heartbeat_at < stale_seconds) {
+      throw Error(fmt::format(
+          "{} is in use by another sweep: {} holds its lease (heard from {:.0f} s ago); wait for it "
+          "to finish, or use another --db. A lease not renewed for {:.0f} s is taken over",
+          impl.path(), held->describe(), std::max(0.0, now - held->heartbeat_at), stale_seconds));
+    }
+    Use s(impl.c().cached(
+        "INSERT OR REPLACE INTO lease(id, holder, job, host, pid, taken_at, heartbeat_at, "
+        "stale_after) VALUES (1, ?, ?, ?, ?, ?, ?, ?)"));
+    s->bind_all(me.holder, me.job, me.host, me.pid, now, now, me.stale_after);
+    s->run();
+    tx.commit();
+    if (held && held->holder == me.holder) return std::nullopt;
+    return held;
+  });
+}
+
+void Store::renew_lease(const LeaseInfo& me) {
+  impl_->require_writable();
+  impl_->retry([&] {
+    Use s(impl_->c().cached("UPDATE lease SET heartbeat_at = ? WHERE id = 1 AND holder = ?"));
+    s->bind_all(unix_now(), me.holder);
+    s->run();
+    if (impl_->c().changes() == 0) {
+      const auto held = lease();
+      throw Error(fmt::format("{}: this sweep lost its lease to {}: it stops writing the database",
+                              impl_->path(), held ? held->describe() : std::string("nobody")));
+    }
+  });
+}
+
+void Store::release_lease(const LeaseInfo& me) {
+  impl_->require_writable();
+  impl_->retry([&] {
+    Use s(impl_->c().cached("DELETE FROM lease WHERE id = 1 AND holder = ?"));
+    s->bind(1, me.holder);
+    s->run();
+  });
+}
+
+void Store::set_trial_ranks(std::int64_t trial_id, const std::vector<RankInfo>& ranks) {
+  impl_->require_writable();
+  auto& impl = *impl_;
+  impl.retry([&] {
+    Transaction tx(impl.c());
+    {
+      Use s(impl.c().cached("DELETE FROM trial_ranks WHERE trial_id = ?"));
+      s->bind(1, trial_id);
+      s->run();
+    }
+    Use s(impl.c().cached(
+        "INSERT INTO trial_ranks(trial_id, rank, host, pid, heard_at) VALUES (?, ?, ?, ?, ?)"));
+    for (const auto& r : ranks) {
+      s->bind_all(trial_id, r.rank, r.host, r.pid, unix_now());
+      s->run();
+    }
+    tx.commit();
+  });
+}
+
+void Store::heard_from(std::int64_t trial_id) {
+  impl_->require_writable();
+  impl_->retry([&] {
+    Use s(impl_->c().cached("UPDATE trial_ranks SET heard_at = ? WHERE trial_id = ?"));
+    s->bind_all(unix_now(), trial_id);
+    s->run();
+  });
+}
+
+std::vector<RankInfo> Store::trial_ranks(std::int64_t trial_id) {
+  if (impl_->version < 2) return {};
+  return impl_->retry([&] {
+    Use s(impl_->c().cached(
+        "SELECT rank, host, pid, heard_at FROM trial_ranks WHERE trial_id = ? ORDER BY rank"));
+    s->bind(1, trial_id);
+    std::vector<RankInfo> out;
+    while (s->step()) out.push_back({s->get_int(0), s->get_text(1), s->get_int64(2), s->get_double(3)});
+    return out;
+  });
+}
+
+int Store::crashes(std::int64_t trial_id) {
+  if (impl_->version < 2) return 0;
+  return impl_->retry([&] {
+    Use s(impl_->c().cached("SELECT crashes FROM trials WHERE id = ?"));
+    s->bind(1, trial_id);
+    LMSWEEP_CHECK(s->step(), "{}: no trial with id {}", path(), trial_id);
+    return s->get_int(0);
+  });
+}
+
+bool Store::requeue_crashed(std::int64_t trial_id, int max_attempts, const std::string& error) {
+  impl_->require_writable();
+  auto& impl = *impl_;
+  return impl.retry([&] {
+    Transaction tx(impl.c());
+    {
+      Use s(impl.c().cached(
+          "UPDATE trials SET crashes = crashes + 1, status = CASE WHEN crashes + 1 >= ?1 THEN "
+          "'failed' ELSE 'pending' END, error = CASE WHEN crashes + 1 >= ?1 THEN ?2 ELSE error "
+          "END, finished_at = CASE WHEN crashes + 1 >= ?1 THEN ?3 ELSE finished_at END "
+          "WHERE id = ?4 AND status = 'running'"));
+      s->bind_all(max_attempts, error, unix_now(), trial_id);
+      s->run();
+    }
+    const TrialInfo t = impl.trial_by_id(trial_id);
+    tx.commit();
+    return t.status == TrialStatus::Failed;
   });
 }
 

@@ -42,8 +42,8 @@
 
 namespace lmsweep::db {
 
-// Stored in PRAGMA user_version; a file with another (nonzero) version is refused.
-inline constexpr int kSchemaVersion = 1;
+// Stored in PRAGMA user_version; a writer migrates version 1, a newer version is refused.
+inline constexpr int kSchemaVersion = 2;
 // Stored in PRAGMA application_id ("LMSW"): tells an lmsweep database from another SQLite file.
 inline constexpr std::int32_t kApplicationId = 0x4C4D5357;
 
@@ -159,6 +159,26 @@ struct BestQuery {
   bool completed_only = false;  // false: also pruned, running, failed, interrupted trials
 };
 
+// One rank of a trial's group: where it runs and when the coordinator last heard of the group.
+struct RankInfo {
+  int rank = 0;  // within the group
+  std::string host;
+  std::int64_t pid = 0;
+  double heard_at = 0;
+};
+
+// The writer's lease: one sweep per database. `holder` is unique per sweep process.
+struct LeaseInfo {
+  std::string holder;
+  std::string job;   // SLURM job id, "" outside SLURM
+  std::string host;
+  std::int64_t pid = 0;
+  double taken_at = 0;
+  double heartbeat_at = 0;
+  double stale_after = 60;  // seconds without a heartbeat after which the holder counts as dead
+  std::string describe() const;  // "SLURM job 42 on node01 (pid 123)"
+};
+
 class Store {
  public:
   struct Options {
@@ -224,6 +244,23 @@ class Store {
   // Returns how many.
   std::int64_t requeue(std::int64_t study_id, TrialStatus from = TrialStatus::Running);
   void set_checkpoint(std::int64_t trial_id, const std::string& path);
+  // A running trial whose job died: crashes + 1, then back to pending, or failed with `error`
+  // once crashes reaches max_attempts. Returns true when it was marked failed.
+  bool requeue_crashed(std::int64_t trial_id, int max_attempts, const std::string& error);
+  int crashes(std::int64_t trial_id);  // 0 in a version-1 file
+
+  // --- the writer's lease (one sweep per database; readers never need it)
+  std::optional<LeaseInfo> lease();  // none when free (or in a version-1 file)
+  // Takes the lease for `me` when it is free, already `me`'s, or stale (not renewed for
+  // stale_seconds); returns the stale holder it replaced. Error naming a live holder.
+  std::optional<LeaseInfo> take_lease(const LeaseInfo& me, double stale_seconds);
+  void renew_lease(const LeaseInfo& me);    // Error when another sweep took it over
+  void release_lease(const LeaseInfo& me);  // nothing when `me` does not hold it
+
+  // --- liveness: the ranks of a running trial and the coordinator's last word from them
+  void set_trial_ranks(std::int64_t trial_id, const std::vector<RankInfo>& ranks);
+  void heard_from(std::int64_t trial_id);
+  std::vector<RankInfo> trial_ranks(std::int64_t trial_id);  // by rank; none in version 1
 
   // --- epochs
   // Records (or replaces, after a resume) one epoch and its per-class AP (index = class) in

@@ -65,6 +65,12 @@ class C10dCollectives : public Collectives {
     group_->allreduce(tensors, options)->wait();
   }
 
+  void abort() override {
+#ifdef LMSWEEP_HAVE_NCCL
+    if (cuda_) group_->abort();
+#endif
+  }
+
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
     for (const auto& t : tensors) check_device(t);
     c10d::BroadcastOptions options;

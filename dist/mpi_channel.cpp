@@ -34,12 +34,21 @@ void send_json(MPI_Comm comm, int dest, int tag, const nlohmann::json& message) 
 }
 
 Received receive_json(MPI_Comm comm, int source, int tag) {
+  std::optional<Received> r;
+  while (!(r = receive_json_for(comm, source, tag, 3600))) {
+  }
+  return *r;
+}
+
+std::optional<Received> receive_json_for(MPI_Comm comm, int source, int tag, double seconds) {
   MPI_Status status;
   int flag = 0;
   Backoff backoff;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (true) {
     check(MPI_Iprobe(source, tag, comm, &flag, &status), "MPI_Iprobe");
     if (flag) break;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     backoff.wait();
   }
   int count = 0;

@@ -3,6 +3,7 @@
 // busy-poll, which would steal a CPU from the ranks that train beside an idle one.
 #include <mpi.h>
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,8 @@ struct Received {
 };
 // Waits (polling, with a short sleep) for a message from source / tag (MPI_ANY_* allowed).
 Received receive_json(MPI_Comm comm, int source, int tag);
+// The same, giving up after `seconds` (nothing received: nullopt).
+std::optional<Received> receive_json_for(MPI_Comm comm, int source, int tag, double seconds);
 
 // MPI_Bcast of a JSON value from root to the communicator (every rank returns it).
 nlohmann::json broadcast_json(MPI_Comm comm, int root, const nlohmann::json& value);

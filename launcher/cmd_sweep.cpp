@@ -10,9 +10,12 @@
 #include "common/error.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
+#include "launcher/preflight.h"
 #include "launcher/report.h"
 #include "launcher/signals.h"
 #include "sweep/config.h"
+#include "sweep/crash_notes.h"
+#include "sweep/fault.h"
 #include "sweep/coordinator.h"
 #include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
@@ -24,11 +27,13 @@ namespace lmsweep::cli {
 int run_sweep(int argc, const char* const argv[]) {
   std::string config, journal = "auto";
   double fake_epoch_seconds = -1;
+  bool retry_failed = false;
   po::options_description general("sweep options");
   general.add_options()("help,h", "this help")
       ("config", po::value(&config)->required(), "INI file with [sweep], [space] and (optionally) [train]")
       ("journal", po::value(&journal)->default_value(journal),
        "SQLite journal: auto (WAL on local disks, rollback journal on network filesystems) | wal | delete")
+      ("retry-failed", po::bool_switch(&retry_failed), "run the study's failed trials again (after a fix)")
       ("fake-epoch-seconds", po::value(&fake_epoch_seconds)->default_value(-1),
        "testing: replace training by fake trials whose epochs take this long");
   po::options_description training("training options shared by every trial (also [train] keys of --config)");
@@ -59,7 +64,9 @@ int run_sweep(int argc, const char* const argv[]) {
 
   sweep::SweepSetup setup;
   TrainOptions base;
+  sweep::FaultPlan faults;
   try {
+    faults = sweep::FaultPlan::from_environment();
     SweepIni ini = read_sweep_ini(config, vm);
     setup.config = std::move(ini.config);
     setup.space = std::move(ini.space);
@@ -68,6 +75,7 @@ int run_sweep(int argc, const char* const argv[]) {
                   "{} [sweep]: gpus_per_trial = {} does not divide the {} MPI ranks: run mpirun -np with a multiple",
                   config, setup.config.gpus_per_trial, mpi.size());
     setup.db_path = base.db;
+    setup.retry_failed = retry_failed;
     setup.journal = db::parse_journal_mode(journal);
     setup.num_groups = mpi.size() / setup.config.gpus_per_trial;
     setup.epochs = static_cast<int>(base.epochs);
@@ -99,7 +107,7 @@ int run_sweep(int argc, const char* const argv[]) {
       resolve_synthetic(base);
       // The first trial's options must be valid: catches missing paths before any dispatch.
       sweep::PointSampler sampler(setup.space, setup.config);
-      sweep::trial_options(base, sweep::to_json(sampler.point(0)), sampler.seed(0), setup.config.name, 0).validate();
+      check_before_first_trial(base, setup, sampler, fake_epoch_seconds >= 0);
       coordinator = std::make_unique<sweep::Coordinator>(setup, log);
       coordinator->prepare();
     } catch (const Error& e) {
@@ -111,6 +119,7 @@ int run_sweep(int argc, const char* const argv[]) {
   if (!root) resolve_synthetic(base);
 
   install_stop_handlers();
+  sweep::install_crash_notes(sweep::crash_notes_path(setup.db_path));
   auto channels = dist::Channels::create(MPI_COMM_WORLD);
   std::thread coordinator_thread;
   if (root) coordinator->set_stop_check([] { return stop_requested(); });
@@ -129,11 +138,21 @@ int run_sweep(int argc, const char* const argv[]) {
   ws.gpus_per_trial = setup.config.gpus_per_trial;
   ws.fake_epoch_seconds = fake_epoch_seconds;
   ws.stop_requested = [] { return stop_requested(); };
+  ws.watchdog_seconds = setup.config.watchdog_seconds;
+  ws.faults = faults;
   sweep::run_worker(ws, MPI_COMM_WORLD, channels);
   bool stopped = stop_requested();
+  int exit_code = 0;
   if (root) {
     coordinator_thread.join();
     stopped = stopped || coordinator->stopped();
+    if (!stopped && coordinator->done_this_run() > 0 && coordinator->failed_this_run() == coordinator->done_this_run()) {
+      std::cerr << fmt::format("lmsweep sweep: error: every trial of this run failed ({} of {}; {}): fix the cause "
+                               "and rerun with --retry-failed\n",
+                               coordinator->failed_this_run(), coordinator->done_this_run(), coordinator->first_error());
+      exit_code = 1;
+    }
+    coordinator.reset();  // releases the database lease
     auto store = db::Store::open_read_only(setup.db_path);
     BestOptions bo;
     bo.study = setup.config.name;
@@ -143,6 +162,7 @@ int run_sweep(int argc, const char* const argv[]) {
   // Tell every rank whether the sweep was stopped: a preempted job exits with
   // kExitRequeue so that its batch script requeues it (slurm/).
   stopped = dist::broadcast_json(MPI_COMM_WORLD, 0, stopped).get<bool>();
+  exit_code = dist::broadcast_json(MPI_COMM_WORLD, 0, exit_code).get<int>();
   channels.free();
   if (stopped) {
     if (root)
@@ -150,7 +170,7 @@ int run_sweep(int argc, const char* const argv[]) {
                                "to continue; exit code {}\n", kExitRequeue);
     return kExitRequeue;
   }
-  return 0;
+  return exit_code;
 }
 
 int run_best(int argc, const char* const argv[]) {

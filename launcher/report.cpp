@@ -1,5 +1,7 @@
 #include "launcher/report.h"
 
+#include "common/host.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -218,13 +220,80 @@ std::string best_report(db::Store& store, const BestOptions& options) {
   return s.str();
 }
 
+namespace {
+
+// Whether a sweep holds the database now: a lease renewed within its stale_after, by a
+// process that exists when it runs on this host.
+struct SweepLiveness {
+  std::optional<db::LeaseInfo> lease;
+  bool alive = false;
+  double silent_seconds = 0;  // since the lease's last heartbeat
+};
+
+SweepLiveness sweep_liveness(db::Store& store) {
+  SweepLiveness l;
+  l.lease = store.lease();
+  if (!l.lease) return l;
+  l.silent_seconds = std::max(0.0, db::unix_now() - l.lease->heartbeat_at);
+  l.alive = l.silent_seconds < l.lease->stale_after &&
+            (l.lease->host != host_name() || process_alive(l.lease->pid));
+  return l;
+}
+
+std::string ago(double seconds) { return fmt::format("{:.0f} s ago", std::max(0.0, seconds)); }
+
+nlohmann::json running_json(db::Store& store, const db::RunningTrial& r, bool job_alive) {
+  nlohmann::json ranks = nlohmann::json::array();
+  std::optional<double> heard;
+  for (const auto& k : store.trial_ranks(r.trial.id)) {
+    ranks.push_back({{"rank", k.rank}, {"host", k.host}, {"pid", k.pid}, {"heard_at", k.heard_at},
+                     {"heard_seconds_ago", db::unix_now() - k.heard_at}});
+    heard = std::max(heard.value_or(0.0), k.heard_at);
+  }
+  return {{"trial", r.trial.number},
+          {"epoch", r.last_epoch ? nlohmann::json(r.last_epoch->epoch) : nlohmann::json(nullptr)},
+          {"host", r.trial.host},
+          {"rank_group", r.trial.rank_group ? nlohmann::json(*r.trial.rank_group) : nlohmann::json(nullptr)},
+          {"ranks", ranks},
+          {"last_heard_at", heard ? nlohmann::json(*heard) : nlohmann::json(nullptr)},
+          {"job_alive", job_alive}};
+}
+
+std::string running_line(const nlohmann::json& r, const SweepLiveness& live) {
+  std::string ranks;
+  for (const auto& k : r["ranks"])
+    ranks += fmt::format("{}{} pid {}", ranks.empty() ? "" : ", ", k["host"].get<std::string>(), k["pid"].get<int64_t>());
+  std::string line = fmt::format("  running: trial {} at epoch {} on group {}", r["trial"].get<int64_t>(),
+                                 r["epoch"].is_null() ? 0 : r["epoch"].get<int64_t>(),
+                                 r["rank_group"].is_null() ? std::string("?") : std::to_string(r["rank_group"].get<int>()));
+  if (!ranks.empty()) line += " (" + ranks + ")";
+  if (!r["last_heard_at"].is_null()) line += ", heard from " + ago(db::unix_now() - r["last_heard_at"].get<double>());
+  if (!live.alive)
+    line += live.lease ? fmt::format("; its sweep is gone (lease not renewed for {:.0f} s): the next sweep requeues it",
+                                     live.silent_seconds)
+                       : "; no sweep is running: the next one requeues it";
+  return line + "\n";
+}
+
+}  // namespace
+
 std::string status_report(db::Store& store, const StatusOptions& options) {
   LMSWEEP_CHECK(options.format == "table" || options.format == "json", "--format = '{}': valid: table, json",
                 options.format);
   const auto studies = selected_studies(store, options.study);
+  const SweepLiveness live = sweep_liveness(store);
   nlohmann::json out = nlohmann::json::array();
   std::ostringstream s;
+  if (options.format == "table" && live.lease)
+    s << fmt::format("sweep: {} holds the database, heard from {}{}\n", live.lease->describe(),
+                     ago(live.silent_seconds),
+                     live.alive                                        ? ""
+                     : live.silent_seconds >= live.lease->stale_after ? " (gone: its lease is stale)"
+                                                                       : " (gone: its process has ended)");
   for (const auto& st : studies) {
+    // A `train` run holds no lease: its running trial is taken at its word.
+    SweepLiveness study_live = live;
+    if (st.method == "train") study_live.alive = true;
     const auto c = store.status_counts(st.id);
     const auto running = store.running_trials(st.id);
     const std::string objective = st.objective.empty() ? "map" : st.objective;
@@ -232,19 +301,19 @@ std::string status_report(db::Store& store, const StatusOptions& options) {
     const int64_t remaining = c.pending + c.running + c.interrupted;
     std::optional<double> eta;
     if (remaining == 0) eta = 0;
-    else if (c.mean_completed_trial_seconds)
+    else if (c.mean_completed_trial_seconds && study_live.alive)  // else nothing is running it
       eta = *c.mean_completed_trial_seconds * static_cast<double>(remaining) /
             static_cast<double>(std::max<int64_t>(1, static_cast<int64_t>(running.size())));
     nlohmann::json j = {{"study", st.name},         {"completed", c.completed}, {"running", c.running},
                         {"pending", c.pending},     {"failed", c.failed},       {"pruned", c.pruned},
                         {"interrupted", c.interrupted}, {"total", c.total()},   {"objective", objective}};
     j["eta_seconds"] = eta ? nlohmann::json(*eta) : nlohmann::json(nullptr);
+    j["sweep_alive"] = study_live.alive;
+    if (live.lease)
+      j["sweep"] = {{"job", live.lease->job}, {"host", live.lease->host}, {"pid", live.lease->pid},
+                    {"heartbeat_at", live.lease->heartbeat_at}, {"alive", live.alive}};
     nlohmann::json run = nlohmann::json::array();
-    for (const auto& r : running)
-      run.push_back({{"trial", r.trial.number},
-                     {"epoch", r.last_epoch ? nlohmann::json(r.last_epoch->epoch) : nlohmann::json(nullptr)},
-                     {"host", r.trial.host}, {"rank_group", r.trial.rank_group ? nlohmann::json(*r.trial.rank_group)
-                                                                                : nlohmann::json(nullptr)}});
+    for (const auto& r : running) run.push_back(running_json(store, r, study_live.alive));
     j["running_trials"] = run;
     if (!best.empty())
       j["best"] = {{"trial", best[0].trial.number}, {"epoch", best[0].epoch.epoch}, {"value", best[0].value}};
@@ -255,10 +324,7 @@ std::string status_report(db::Store& store, const StatusOptions& options) {
     s << fmt::format("study '{}' ({}, {} trials): completed {}, running {}, pending {}, failed {}, pruned {}{}\n",
                      st.name, st.method, c.total(), c.completed, c.running, c.pending, c.failed, c.pruned,
                      c.interrupted ? fmt::format(", interrupted {}", c.interrupted) : "");
-    for (const auto& r : running)
-      s << fmt::format("  running: trial {} at epoch {} on {} (group {})\n", r.trial.number,
-                       r.last_epoch ? std::to_string(r.last_epoch->epoch) : "0", r.trial.host.empty() ? "?" : r.trial.host,
-                       r.trial.rank_group ? std::to_string(*r.trial.rank_group) : "?");
+    for (const auto& r : run) s << running_line(r, study_live);
     if (!best.empty())
       s << fmt::format("  best so far: {} {:.2f} % (trial {}, epoch {})\n", objective, best[0].value * 100,
                        best[0].trial.number, best[0].epoch.epoch);

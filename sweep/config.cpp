@@ -200,6 +200,12 @@ void SweepConfig::validate(const std::string& label) const {
                 "{} reduction = {}: must be > 1 (2 halves the trials at each rung)", label,
                 reduction);
   LMSWEEP_CHECK(grid_points >= 2, "{} grid_points = {}: must be >= 2", label, grid_points);
+  LMSWEEP_CHECK(watchdog_seconds == 0 || (watchdog_seconds >= 1 && std::isfinite(watchdog_seconds)),
+                "{} watchdog_seconds = {}: give 0 (auto) or at least 1 second", label, watchdog_seconds);
+  LMSWEEP_CHECK(max_attempts >= 1, "{} max_attempts = {}: must be >= 1", label, max_attempts);
+  LMSWEEP_CHECK(lease_seconds >= 5 && std::isfinite(lease_seconds),
+                "{} lease_seconds = {}: must be at least 5 seconds (the lease is renewed every "
+                "lease_seconds / 6)", label, lease_seconds);
 }
 
 nlohmann::json SweepConfig::to_json() const {
@@ -212,14 +218,18 @@ nlohmann::json SweepConfig::to_json() const {
                         {"scheduler", to_string(scheduler)},
                         {"grace", grace},
                         {"reduction", reduction},
-                        {"grid_points", grid_points}};
+                        {"grid_points", grid_points},
+                        {"watchdog_seconds", watchdog_seconds},
+                        {"max_attempts", max_attempts},
+                        {"lease_seconds", lease_seconds}};
 }
 
 SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& label) {
   static const std::vector<std::string> kKeys = {"name",      "method",    "trials",
                                                  "seed",      "gpus_per_trial", "objective",
                                                  "scheduler", "grace",     "reduction",
-                                                 "grid_points"};
+                                                 "grid_points", "watchdog_seconds",
+                                                 "max_attempts", "lease_seconds"};
   SweepConfig cfg;
   std::set<std::string> seen;
   for (const KeyValue& kv : entries) {
@@ -256,6 +266,12 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                     kv.value);
     } else if (key == "grid_points") {
       cfg.grid_points = static_cast<int>(parse_int(kv, label, 2, 1 << 20));
+    } else if (key == "watchdog_seconds") {
+      cfg.watchdog_seconds = parse_real(kv, label);
+    } else if (key == "max_attempts") {
+      cfg.max_attempts = static_cast<int>(parse_int(kv, label, 1, 1 << 20));
+    } else if (key == "lease_seconds") {
+      cfg.lease_seconds = parse_real(kv, label);
     }
   }
   cfg.validate(label);

@@ -63,6 +63,8 @@ SchedulerKind parse_scheduler_kind(const std::string& text, const std::string& w
 
 // [sweep]: what to search and how. Defaults are the reference setup (ASHA grace 5 epochs,
 // reduction factor 2, as in damilab/lm-clip's Ray Tune run).
+inline constexpr double kWatchdogFloorSeconds = 300;
+
 struct SweepConfig {
   std::string name;                 // the study; several studies may share one database
   SamplingMethod method = SamplingMethod::Random;
@@ -74,6 +76,13 @@ struct SweepConfig {
   int grace = 5;                    // ASHA: first rung, in epochs
   double reduction = 2.0;           // ASHA: reduction factor (> 1)
   int grid_points = 3;              // grid: values per uniform / loguniform / int range (>= 2)
+  // Fault tolerance (sweep/protocol.h): a trial whose group makes no step for this long is
+  // failed (0: auto, 10x the slowest step or evaluation seen, at least kWatchdogFloorSeconds);
+  // a trial running each time its job died this many times is failed, not rerun; a lease not
+  // renewed for lease_seconds belongs to a dead sweep and is taken over.
+  double watchdog_seconds = 0;
+  int max_attempts = 3;
+  double lease_seconds = 60;
 
   // Cross-field checks (name given, trials given for random/sobol, ranges); throws
   // lmsweep::Error. `label` names the section in messages, e.g. "sweep.ini [sweep]".

@@ -1,11 +1,20 @@
 #include "sweep/coordinator.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
+#include <cstdlib>
 #include <limits>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/host.h"
+#include "sweep/crash_notes.h"
 #include "db/epoch_json.h"
 #include "dist/mpi_channel.h"
 #include "sweep/protocol.h"
@@ -18,6 +27,22 @@ std::string duration(double seconds) {
   if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
   if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}s", s);
+}
+
+// SLURM_JOB_ID, with "+N" after a requeue (SLURM_RESTART_COUNT): the same job id with another
+// restart count is an earlier incarnation of this job, dead by SLURM's word.
+std::string slurm_job_tag() {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job) return "";
+  const char* restart = std::getenv("SLURM_RESTART_COUNT");
+  return restart && std::string(restart) != "0" ? fmt::format("{}+{}", job, restart) : job;
+}
+
+// A holder known dead without waiting for its lease to go stale.
+bool holder_dead(const db::LeaseInfo& held, const db::LeaseInfo& me) {
+  if (held.host == me.host && !process_alive(held.pid)) return true;
+  const auto job_of = [](const std::string& tag) { return tag.substr(0, tag.find('+')); };
+  return !me.job.empty() && job_of(held.job) == job_of(me.job) && held.job != me.job;
 }
 
 }  // namespace
@@ -35,7 +60,74 @@ double objective_value(const db::EpochRecord& e, Objective objective) {
 
 Coordinator::Coordinator(SweepSetup setup, std::function<void(const std::string&)> log)
     : setup_(std::move(setup)), log_(std::move(log)) {}
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() {
+  if (!holds_lease_) return;
+  // No process died: the notes file is empty, and no use to anyone.
+  std::error_code ec;
+  const std::string notes = crash_notes_path(setup_.db_path);
+  if (std::filesystem::exists(notes, ec) && std::filesystem::file_size(notes, ec) == 0) remove_crash_notes(notes);
+  try {
+    store_->release_lease(lease_);
+  } catch (const std::exception&) {
+    // Another sweep took it over, or the database is gone: nothing of ours to release.
+  }
+}
+
+void Coordinator::take_lease() {
+  lease_.host = host_name();
+  lease_.pid = ::getpid();
+  lease_.job = slurm_job_tag();
+  lease_.holder = fmt::format("{}:{}:{:.6f}", lease_.host, lease_.pid, db::unix_now());
+  const double stale = setup_.config.lease_seconds;
+  lease_.stale_after = stale;
+  std::optional<db::LeaseInfo> previous;
+  if (auto held = store_->lease(); held && holder_dead(*held, lease_)) {
+    previous = store_->take_lease(lease_, 0);
+  } else {
+    // The holder's own promise: it renews six times within its stale_after.
+    previous = store_->take_lease(lease_, held ? held->stale_after : stale);
+  }
+  holds_lease_ = true;
+  lease_renewed_at_ = db::unix_now();
+  if (previous)
+    log_(fmt::format("took over the database lease of {} (last heard from {:.0f} s ago: that sweep is gone)",
+                     previous->describe(), std::max(0.0, db::unix_now() - previous->heartbeat_at)));
+}
+
+void Coordinator::renew_lease_if_due() {
+  if (db::unix_now() - lease_renewed_at_ < setup_.config.lease_seconds / 6) return;
+  store_->renew_lease(lease_);
+  lease_renewed_at_ = db::unix_now();
+}
+
+int64_t Coordinator::requeue_dead_job_trials(int64_t* failed) {
+  const std::string notes_path = crash_notes_path(setup_.db_path);
+  const auto running = store_->trials(study_id_, db::TrialStatus::Running);
+  std::map<int64_t, CrashNote> blamed;
+  for (const auto& n : read_crash_notes(notes_path))
+    for (const auto& t : running)
+      if (t.id == n.trial_id) blamed[t.id] = n;
+  if (!running.empty()) remove_crash_notes(notes_path);
+  *failed = 0;
+  for (const auto& t : running) {
+    // Without a note no process said why it died: every running trial is a suspect.
+    if (!blamed.empty() && !blamed.count(t.id)) continue;
+    const int n = setup_.config.max_attempts;
+    std::string why = "no process left a note: killed (kill -9, the OOM killer) or a lost node";
+    if (blamed.count(t.id)) {
+      const auto& note = blamed.at(t.id);
+      why = fmt::format("last: {} on rank {} of {}, pid {}", note.reason, note.rank, note.host, note.pid);
+    }
+    const std::string error = fmt::format(
+        "its process died {} time{} while it ran (max_attempts = {}; {}): not rerun; fix the cause and rerun with "
+        "--retry-failed", n, n == 1 ? "" : "s", n, why);
+    if (store_->requeue_crashed(t.id, n, error)) {
+      ++*failed;
+      log_(fmt::format("trial {} failed: {}", t.number, error));
+    }
+  }
+  return static_cast<int64_t>(running.size()) - *failed;
+}
 
 void Coordinator::prepare() {
   const auto& cfg = setup_.config;
@@ -43,6 +135,7 @@ void Coordinator::prepare() {
   db::Store::Options options;
   options.journal = setup_.journal;
   store_ = std::make_unique<db::Store>(db::Store::open(setup_.db_path, options));
+  take_lease();  // before anything is changed: a second sweep on this database stops here
 
   db::StudySpec spec;
   spec.name = cfg.name;
@@ -63,8 +156,12 @@ void Coordinator::prepare() {
   if (!study.planned_trials || *study.planned_trials < spec.planned_trials)
     store_->set_planned_trials(study_id_, spec.planned_trials);
 
-  // Trials left running by a dead job run again (from their checkpoint when there is one).
-  const int64_t requeued = store_->requeue(study_id_, db::TrialStatus::Running);
+  // Trials left running by a dead job run again (from their checkpoint when there is one),
+  // except one that was running each of max_attempts times its job died.
+  int64_t crash_failed = 0;
+  const int64_t requeued = requeue_dead_job_trials(&crash_failed);
+  store_->requeue(study_id_, db::TrialStatus::Running);
+  const int64_t retried = setup_.retry_failed ? store_->requeue(study_id_, db::TrialStatus::Failed) : 0;
   {
     auto tx = store_->transaction();
     for (int64_t k = 0; k < sampler_->num_trials(); ++k) {
@@ -96,20 +193,25 @@ void Coordinator::prepare() {
                    sampler_->num_trials(), to_string(cfg.method), setup_.space.size() == 1 ? "dimension" : "dimensions",
                    cfg.seed, setup_.num_groups, cfg.gpus_per_trial, queue_.size(),
                    kept ? fmt::format(", {} kept from earlier runs ({} completed)", kept, completed) : "",
-                   requeued ? fmt::format(", {} requeued after a stopped job", requeued) : ""));
+                   requeued ? fmt::format(", {} requeued after a stopped job", requeued) : "") +
+       (retried ? fmt::format(", {} failed trial(s) to run again (--retry-failed)", retried) : ""));
 }
 
 void Coordinator::run(const dist::Channels& channels) {
   started_at_ = db::unix_now();
   int active = setup_.num_groups;
   while (active > 0) {
-    const dist::Received r = dist::receive_json(channels.up, MPI_ANY_SOURCE, MPI_ANY_TAG);
+    renew_lease_if_due();
+    const auto received = dist::receive_json_for(channels.up, MPI_ANY_SOURCE, MPI_ANY_TAG, 1.0);
     if (!stopping_ && stop_check_ && stop_check_()) {
       stopping_ = true;
       log_(fmt::format("[{}] stop requested: no new trials; running ones save their state and stop",
                        setup_.config.name));
     }
+    if (!received) continue;
+    const dist::Received& r = *received;
     switch (r.tag) {
+      case kHeartbeat: store_->heard_from(r.message.at("trial_id").get<int64_t>()); break;
       case kRequest:
         if (on_request(channels.down, r.source, r.message)) --active;
         break;
@@ -130,11 +232,16 @@ bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m)
   queue_.erase(queue_.begin());
   const int group = m.value("group", 0);
   store_->start_trial(trial_id, group, m.value("host", std::string()));
+  std::vector<db::RankInfo> ranks;
+  for (const auto& r : m.value("ranks", nlohmann::json::array()))
+    ranks.push_back({r.value("rank", 0), r.value("host", std::string()), r.value("pid", int64_t{0}), 0});
+  store_->set_trial_ranks(trial_id, ranks);
   const auto t = store_->trial(trial_id);
   Assignment a;
   a.trial_id = trial_id;
   a.number = t.number;
   a.seed = static_cast<uint64_t>(t.seed);
+  a.attempt = t.attempts;
   a.params = nlohmann::json::parse(t.params_json);
   running_[trial_id] = Running{t.number, group, db::unix_now(), 0, true};
   dist::send_json(down, source, kAssign, a.to_json());
@@ -154,6 +261,7 @@ void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {
     run.first_epoch = false;
   }
   store_->record_epoch(trial_id, parsed.record, parsed.class_ap);
+  store_->heard_from(trial_id);
   run.last_epoch = parsed.record.epoch;
   // When stopping, trials stop at their next step by themselves (their own signal), not here.
   bool keep_going = true;
@@ -188,7 +296,11 @@ void Coordinator::on_done(const nlohmann::json& m) {
     store_->interrupt_trial(trial_id);
     stopping_ = true;  // a group was stopped: the job is going down
   }
-  else store_->fail_trial(trial_id, m.value("error", std::string("unknown error")));
+  else {
+    store_->fail_trial(trial_id, m.value("error", std::string("unknown error")));
+    ++failed_this_run_;
+    if (first_error_.empty()) first_error_ = fmt::format("trial {}: {}", number, m.value("error", std::string()));
+  }
   ++done_this_run_;
   progress(fmt::format("trial {} {}{}", number, status,
                        status == "failed" ? ": " + m.value("error", std::string()) : std::string()));

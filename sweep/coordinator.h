@@ -27,6 +27,7 @@ struct SweepSetup {
   nlohmann::json base_options;  // the training options every trial shares (flag -> value)
   int epochs = 1;               // of every trial (ASHA's max_t)
   int num_groups = 1;           // rank groups: mpirun -np / gpus_per_trial
+  bool retry_failed = false;    // failed trials run again (sweep --retry-failed)
 };
 
 class Coordinator {
@@ -34,8 +35,9 @@ class Coordinator {
   Coordinator(SweepSetup setup, std::function<void(const std::string&)> log);
   ~Coordinator();
 
-  // Opens the database, creates or checks the study (same space, method and seed), adds the
-  // planned trials, requeues trials left running by a dead job, rebuilds ASHA from the
+  // Opens the database and takes its lease (Error naming a live holder), creates or checks
+  // the study (same space, method and seed), adds the planned trials, requeues trials left
+  // running by a dead job (failing those at max_attempts crashes), rebuilds ASHA from the
   // recorded epochs. Throws lmsweep::Error before anything is lost.
   void prepare();
   // Serves the groups' messages (channels.up, replies on channels.down) until every group
@@ -46,6 +48,10 @@ class Coordinator {
   // report interrupted.
   void set_stop_check(std::function<bool()> check) { stop_check_ = std::move(check); }
   bool stopped() const { return stopping_; }
+  // Trials this run ended, and how many of them failed (all failed: the options are wrong).
+  int64_t done_this_run() const { return done_this_run_; }
+  int64_t failed_this_run() const { return failed_this_run_; }
+  const std::string& first_error() const { return first_error_; }
 
   const std::string& study_name() const { return setup_.config.name; }
   int64_t study_id() const { return study_id_; }
@@ -55,6 +61,9 @@ class Coordinator {
   void on_epoch(MPI_Comm down, int source, const nlohmann::json& m);
   void on_done(const nlohmann::json& m);
   void progress(const std::string& event);
+  void take_lease();
+  void renew_lease_if_due();
+  int64_t requeue_dead_job_trials(int64_t* failed);  // returns how many were requeued
 
   SweepSetup setup_;
   std::function<void(const std::string&)> log_;
@@ -74,7 +83,11 @@ class Coordinator {
   bool stopping_ = false;
   std::function<bool()> stop_check_;
   double started_at_ = 0;
-  int64_t done_this_run_ = 0;
+  int64_t done_this_run_ = 0, failed_this_run_ = 0;
+  std::string first_error_;
+  db::LeaseInfo lease_;
+  bool holds_lease_ = false;
+  double lease_renewed_at_ = 0;
   double trial_seconds_this_run_ = 0;
 };
 

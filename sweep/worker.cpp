@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,7 +20,11 @@
 #include "dist/device.h"
 #include "dist/c10d_group.h"
 #include "dist/mpi_channel.h"
+#include "db/store.h"
+#include "sweep/crash_notes.h"
+#include "sweep/group_link.h"
 #include "sweep/point_sampler.h"
+#include "sweep/watchdog.h"
 #include "sweep/protocol.h"
 #include "sweep/search_space.h"
 #include "train/trainer.h"
@@ -25,6 +32,222 @@
 namespace lmsweep::sweep {
 namespace {
 
+constexpr int kExitRequeue = 75;          // launcher/commands.h: the batch script requeues
+constexpr double kGraceSeconds = 30;      // a stalled rank's time to get free
+constexpr int kFakeStepsPerEpoch = 4;
+
+// What every trial of this process shares: its place in the group and the group's links.
+struct Worker {
+  const WorkerSetup& setup;
+  const dist::Channels& channels;
+  MPI_Comm group_comm = MPI_COMM_NULL;
+  int group = 0, group_rank = 0, k = 1;
+  bool leader = false;
+  std::string host;
+  nlohmann::json ranks;  // [{rank, host, pid}] of the group, for the coordinator
+  TrainOptions base;
+  dist::ProcessGroupOptions pg_options;
+  std::mutex collectives_mutex;  // reset (worker) vs abort (watchdog)
+  std::unique_ptr<Collectives> collectives;
+  std::unique_ptr<GroupLink> link;
+  ImageCache images;  // decoded once for every trial of this process
+  double longest_interval = 0;  // between two steps, over every trial so far (auto watchdog)
+
+  Worker(const WorkerSetup& s, const dist::Channels& c) : setup(s), channels(c) {}
+  bool process_group_needed() const { return k > 1; }
+  void reset_collectives() {
+    std::lock_guard<std::mutex> lock(collectives_mutex);
+    collectives.reset();  // closes this rank's connections: peers blocked in Gloo get an error
+  }
+  void build_collectives() {
+    if (!process_group_needed()) return;
+    reset_collectives();
+    auto pg = dist::make_process_group(group_comm, pg_options);
+    std::lock_guard<std::mutex> lock(collectives_mutex);
+    collectives = std::move(pg);
+  }
+  void abort_collectives() {
+    std::lock_guard<std::mutex> lock(collectives_mutex);
+    if (collectives) collectives->abort();
+  }
+  std::string who() const { return fmt::format("rank {} on {}", group_rank, host); }
+};
+
+// One attempt of one trial on this rank: its steps, its watchdog, its faults.
+class Attempt {
+ public:
+  Attempt(Worker& w, const Assignment& a)
+      : w_(w), a_(a),
+        seconds_(resolve_watchdog_seconds(w.setup.watchdog_seconds, w.longest_interval, kWatchdogFloorSeconds)) {}
+
+  // Before every step: progress, a peer's failure, the watchdog, a planned fault.
+  void at_step() {
+    ++step_;
+    if (dog_) dog_->beat();
+    check();
+    if (const auto fault = w_.setup.faults.at(a_.number, w_.group_rank, step_, a_.attempt)) fire(*fault);
+  }
+  void check() {
+    w_.link->check_peers(a_.trial_id);
+    if (dog_ && dog_->fired()) throw Error(stall_message_);
+  }
+  RankOutcome run(const std::function<std::string()>& trial);
+
+ private:
+  void fire(FaultKind kind);
+  void on_stall(double idle);
+  void on_stuck();
+
+  Worker& w_;
+  const Assignment& a_;
+  double seconds_;
+  int64_t step_ = 0;
+  std::string stall_message_;
+  std::unique_ptr<Watchdog> dog_;
+};
+
+void Attempt::fire(FaultKind kind) {
+  const std::string where = fmt::format("trial {} rank {} step {}", a_.number, w_.group_rank, step_);
+  switch (kind) {
+    case FaultKind::Throw: throw Error(fmt::format("LMSWEEP_FAULT throw at {}", where));
+    case FaultKind::Abort: std::abort();
+    case FaultKind::Oom: (void)torch::empty({int64_t{1} << 50}, torch::TensorOptions(torch::kUInt8).device(w_.base.device));
+      break;
+    case FaultKind::Hang:
+      // A hung collective: no progress until the watchdog gives up on it.
+      while (!dog_->fired()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      throw Error(stall_message_);
+  }
+}
+
+void Attempt::on_stall(double idle) {
+  stall_message_ = fmt::format("no progress for {:.0f} s after step {} (watchdog_seconds = {:.0f})", idle, step_,
+                               seconds_);
+  w_.link->announce_failure(a_.trial_id, fmt::format("{}: {}", w_.who(), stall_message_));
+  w_.abort_collectives();
+}
+
+void Attempt::on_stuck() {
+  const std::string line = fmt::format(
+      "lmsweep sweep: error: trial {}: {} (pid {}) is stuck {:.0f} s after its watchdog fired ({}) and cannot be "
+      "freed: ending the job; rerun the same command (or requeue the job) to continue, the trial counts one crash",
+      a_.number, w_.who(), ::getpid(), kGraceSeconds, stall_message_);
+  std::cerr << line << std::endl;
+  write_crash_note("stuck: " + stall_message_);
+  MPI_Abort(MPI_COMM_WORLD, kExitRequeue);
+}
+
+RankOutcome Attempt::run(const std::function<std::string()>& trial) {
+  set_crash_note_trial(a_.trial_id, a_.number, w_.group_rank, w_.host);
+  std::function<void()> heartbeat;
+  if (w_.leader)
+    heartbeat = [this] { dist::send_json(w_.channels.up, 0, kHeartbeat, {{"trial_id", a_.trial_id}}); };
+  dog_ = std::make_unique<Watchdog>(WatchdogOptions{seconds_, kGraceSeconds, 10.0},
+                                    [this](double idle) { on_stall(idle); }, [this] { on_stuck(); }, heartbeat);
+  RankOutcome mine;
+  try {
+    mine.status = trial();
+  } catch (const PeerFailed& e) {
+    mine = {"failed", e.what(), false, db::unix_now()};
+  } catch (const std::exception& e) {
+    std::string what = dog_->fired() ? stall_message_ : std::string(e.what());
+    mine = {"failed", fmt::format("{}: {}", w_.who(), what.substr(0, what.find('\n'))), true, db::unix_now()};
+    w_.link->announce_failure(a_.trial_id, mine.error);
+  }
+  if (mine.status == "failed") w_.reset_collectives();  // frees peers blocked in a collective
+  dog_->stop();
+  w_.longest_interval = std::max(w_.longest_interval, dog_->longest_interval());
+  const RankOutcome verdict = w_.link->agree(a_.trial_id, mine, seconds_ + 2 * kGraceSeconds);
+  set_crash_note_trial(-1, -1, 0, "");
+  return verdict;
+}
+
+// The leader reports each epoch and relays the coordinator's decision to the group.
+bool report_epoch(Worker& w, Attempt& attempt, const Assignment& a, const std::string& line) {
+  if (!w.leader) return w.link->receive_decision(a.trial_id, 3600, [&] { attempt.check(); });
+  dist::send_json(w.channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
+  const bool keep_going = dist::receive_json(w.channels.down, 0, kDecision).message.value("continue", false);
+  w.link->send_decision(a.trial_id, keep_going);
+  return keep_going;
+}
+
+// A fake trial: the protocol, the faults and (in groups) one real collective per step, without
+// the training.
+std::string run_fake_trial(Worker& w, Attempt& attempt, const Assignment& a, const TrainOptions& o) {
+  const double step_seconds = w.setup.fake_epoch_seconds / kFakeStepsPerEpoch;
+  for (int64_t e = 1; e <= o.epochs; ++e) {
+    for (int s = 0; s < kFakeStepsPerEpoch; ++s) {
+      attempt.at_step();
+      std::this_thread::sleep_for(std::chrono::duration<double>(step_seconds));
+      bool stop = w.setup.stop_requested && w.setup.stop_requested();
+      if (w.collectives) {
+        std::vector<at::Tensor> vote{torch::full({1}, stop ? 1.0f : 0.0f)};
+        w.collectives->all_reduce_sum(vote);
+        stop = vote[0].item<float>() > 0;
+      }
+      if (stop) return "interrupted";
+    }
+    const double map = fake_map(a.params, e, o.epochs);
+    const nlohmann::json line = {{"epoch", e}, {"train_loss", 1.0 / static_cast<double>(e)}, {"lr", o.lr},
+                                 {"seconds", w.setup.fake_epoch_seconds}, {"map", map},
+                                 {"map_head", map}, {"map_middle", map}, {"map_tail", map}};
+    if (!report_epoch(w, attempt, a, line.dump())) return e < o.epochs ? "pruned" : "completed";
+  }
+  return "completed";
+}
+
+std::string run_real_trial(Worker& w, Attempt& attempt, const Assignment& a, const TrainOptions& o) {
+  TrainHooks hooks;
+  hooks.quiet = true;
+  hooks.collectives = w.collectives.get();
+  hooks.images = &w.images;
+  hooks.stop_requested = w.setup.stop_requested;
+  hooks.at_step = [&] { attempt.at_step(); };
+  hooks.on_epoch = [&](const EpochResult& e) { return report_epoch(w, attempt, a, epoch_json_line(e)); };
+  const TrainResult result = train_lmclip(o, hooks);
+  if (result.end == RunEnd::Stopped) return "pruned";
+  if (result.end == RunEnd::Interrupted) return "interrupted";
+  return "completed";
+}
+
+// Rank, host and pid of every rank of the group, known to every rank of it.
+nlohmann::json group_ranks(MPI_Comm group_comm, int group_rank, const std::string& host, int k) {
+  nlohmann::json ranks = nlohmann::json::array();
+  const nlohmann::json mine = {{"rank", group_rank}, {"host", host}, {"pid", static_cast<int64_t>(::getpid())}};
+  for (int r = 0; r < k; ++r) ranks.push_back(dist::broadcast_json(group_comm, r, mine));
+  return ranks;
+}
+
+void set_up(Worker& w, MPI_Comm world) {
+  int rank = 0;
+  MPI_Comm_rank(world, &rank);
+  w.k = w.setup.gpus_per_trial;
+  w.group = rank / w.k;
+  MPI_Comm_split(world, w.group, rank, &w.group_comm);
+  MPI_Comm_rank(w.group_comm, &w.group_rank);
+  w.leader = w.group_rank == 0;
+  w.host = host_name();
+  w.ranks = group_ranks(w.group_comm, w.group_rank, w.host, w.k);
+  w.link = std::make_unique<GroupLink>(w.group_comm);
+  w.base = w.setup.base;
+  if (w.base.threads == 0) {
+    // "All cores" means this rank's share of its node: ranks beside each other must not
+    // oversubscribe the cores (OpenMP's spinning threads then slow everyone down).
+    w.base.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist::node_placement(world).size);
+  }
+  const bool cuda = w.base.device.rfind("cuda", 0) == 0;
+  // One GPU per rank, by node-local rank, current for this thread before any CUDA work
+  // (the NCCL communicator below included).
+  w.base.device = dist::rank_device(w.base.device, dist::node_placement(world).rank, compat::cuda_device_count());
+  dist::use_device(w.base.device);
+  w.pg_options.cuda = cuda && w.setup.fake_epoch_seconds < 0;
+  w.pg_options.single_host = dist::node_placement(w.group_comm).whole_comm_on_node;
+  // A Gloo collective waits a little longer than the watchdog: the watchdog names the stall,
+  // the timeout frees a rank the watchdog could not (Gloo has no abort).
+  w.pg_options.timeout_seconds = static_cast<int>(std::ceil(
+      (w.setup.watchdog_seconds > 0 ? w.setup.watchdog_seconds : kWatchdogFloorSeconds) + 5));
+  w.build_collectives();
+}
 
 }  // namespace
 
@@ -51,103 +274,36 @@ double fake_map(const nlohmann::json& params, int64_t epoch, int64_t epochs) {
 }
 
 int run_worker(const WorkerSetup& setup, MPI_Comm world, const dist::Channels& channels) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(world, &rank);
-  MPI_Comm_size(world, &size);
-  const int k = setup.gpus_per_trial;
-  const int group = rank / k;
-  MPI_Comm group_comm;
-  MPI_Comm_split(world, group, rank, &group_comm);
-  int group_rank = 0;
-  MPI_Comm_rank(group_comm, &group_rank);
-  const bool leader = group_rank == 0;
-
-  TrainOptions base = setup.base;
-  if (base.threads == 0) {
-    // "All cores" means this rank's share of its node: ranks beside each other must not
-    // oversubscribe the cores (OpenMP's spinning threads then slow everyone down).
-    base.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist::node_placement(world).size);
-  }
-  const bool cuda = base.device.rfind("cuda", 0) == 0;
-  // One GPU per rank, by node-local rank, current for this thread before any CUDA work
-  // (the NCCL communicator below included).
-  base.device = dist::rank_device(base.device, dist::node_placement(world).rank, compat::cuda_device_count());
-  dist::use_device(base.device);
-  std::unique_ptr<Collectives> collectives;
-  if (k > 1 && setup.fake_epoch_seconds < 0) {
-    dist::ProcessGroupOptions po;
-    po.cuda = cuda;
-    po.single_host = dist::node_placement(group_comm).whole_comm_on_node;
-    collectives = dist::make_process_group(group_comm, po);
-  }
-  ImageCache images;  // decoded once for every trial of this process
-  const std::string host = host_name();
+  Worker w(setup, channels);
+  set_up(w, world);
   int trials = 0;
-
   while (true) {
     nlohmann::json message;
-    if (leader) {
-      dist::send_json(channels.up, 0, kRequest, {{"group", group}, {"host", host}});
+    if (w.leader) {
+      dist::send_json(channels.up, 0, kRequest, {{"group", w.group}, {"host", w.host}, {"ranks", w.ranks}});
       const dist::Received r = dist::receive_json(channels.down, 0, MPI_ANY_TAG);
       message = r.tag == kAssign ? r.message : nlohmann::json{{"shutdown", true}};
     }
-    message = dist::broadcast_json(group_comm, 0, message);
+    message = dist::broadcast_json(w.group_comm, 0, message);
     if (message.contains("shutdown")) break;
     const Assignment a = Assignment::from_json(message);
     ++trials;
-
-    // Leaders report each epoch and relay the coordinator's decision to the group.
-    auto report = [&](const std::string& line) {
-      bool keep_going = false;
-      if (leader) {
-        dist::send_json(channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
-        keep_going = dist::receive_json(channels.down, 0, kDecision).message.value("continue", false);
-      }
-      return dist::broadcast_json(group_comm, 0, keep_going).get<bool>();
-    };
-
-    std::string status = "completed", error;
-    try {
-      const TrainOptions o = trial_options(base, a.params, a.seed, setup.study, a.number);
-      if (setup.fake_epoch_seconds >= 0) {
-        for (int64_t e = 1; e <= o.epochs; ++e) {
-          std::this_thread::sleep_for(std::chrono::duration<double>(setup.fake_epoch_seconds));
-          bool stop = setup.stop_requested && setup.stop_requested();
-          stop = dist::broadcast_json(group_comm, 0, stop).get<bool>();
-          if (stop) {
-            status = "interrupted";
-            break;
-          }
-          const double map = fake_map(a.params, e, o.epochs);
-          const nlohmann::json line = {{"epoch", e}, {"train_loss", 1.0 / static_cast<double>(e)}, {"lr", o.lr},
-                                       {"seconds", setup.fake_epoch_seconds}, {"map", map},
-                                       {"map_head", map}, {"map_middle", map}, {"map_tail", map}};
-          if (!report(line.dump())) {
-            status = e < o.epochs ? "pruned" : "completed";
-            break;
-          }
-        }
-      } else {
-        TrainHooks hooks;
-        hooks.quiet = true;
-        hooks.collectives = collectives.get();
-        hooks.images = &images;
-        hooks.stop_requested = setup.stop_requested;
-        hooks.on_epoch = [&](const EpochResult& e) { return report(epoch_json_line(e)); };
-        const TrainResult result = train_lmclip(o, hooks);
-        if (result.end == RunEnd::Stopped) status = "pruned";
-        if (result.end == RunEnd::Interrupted) status = "interrupted";
-      }
-    } catch (const std::exception& e) {
-      status = "failed";
-      error = e.what();
-      error = error.substr(0, error.find('\n'));
-    }
-    if (leader) dist::send_json(channels.up, 0, kDone, {{"trial_id", a.trial_id}, {"status", status}, {"error", error}});
+    Attempt attempt(w, a);
+    const RankOutcome outcome = attempt.run([&] {
+      const TrainOptions o = trial_options(w.base, a.params, a.seed, setup.study, a.number);
+      return setup.fake_epoch_seconds >= 0 ? run_fake_trial(w, attempt, a, o) : run_real_trial(w, attempt, a, o);
+    });
+    // After a failure the group's c10d state is unknown: every rank builds a new group.
+    if (outcome.status == "failed") w.build_collectives();
+    if (w.leader)
+      dist::send_json(channels.up, 0, kDone,
+                      {{"trial_id", a.trial_id}, {"status", outcome.status}, {"error", outcome.error}});
     // After an interruption the coordinator, stopping too, answers the next request with
     // kShutdown.
   }
-  MPI_Comm_free(&group_comm);
+  w.reset_collectives();
+  w.link.reset();
+  MPI_Comm_free(&w.group_comm);
   return trials;
 }
 

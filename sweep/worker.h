@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sweep/fault.h"
 #include "train/options.h"
 
 namespace lmsweep::sweep {
@@ -22,6 +23,8 @@ struct WorkerSetup {
   // epochs take this many seconds and report an mAP that is a fixed function of the point.
   double fake_epoch_seconds = -1;
   std::function<bool()> stop_requested;
+  double watchdog_seconds = 0;  // [sweep] watchdog_seconds (0: auto)
+  FaultPlan faults;             // LMSWEEP_FAULT (fault.h); empty: none
 };
 
 // Runs until the coordinator has no trial left for this rank's group. Returns the number of

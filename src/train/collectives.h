@@ -36,6 +36,10 @@ class Collectives {
   virtual void all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   // In-place copy of root's tensors to every rank.
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
+  // From another thread: frees this rank from a collective that cannot complete (NCCL's
+  // communicator abort); the group is unusable afterwards. Gloo has none: its collectives end
+  // at their timeout, or at once when a peer destroys its group.
+  virtual void abort() {}
 };
 
 }  // namespace lmsweep

@@ -179,6 +179,7 @@ TrainResult train_lmclip(const TrainOptions& o, const TrainHooks& hooks) {
         p.result.end = RunEnd::Interrupted;
         return p.result;
       }
+      if (hooks.at_step) hooks.at_step();
       const at::Tensor loss = train_step(run, plan, step);
       const int64_t batch = batch_slice(run, step).size;
       loss_sum.add(loss, batch, step);

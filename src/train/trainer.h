@@ -44,6 +44,7 @@ struct TrainHooks {
   std::function<void(const std::string&)> log;               // progress lines (default: stdout)
   std::function<bool(const EpochResult&)> on_epoch;           // false: stop after this epoch
   std::function<bool()> stop_requested;                       // checked at every step boundary
+  std::function<void()> at_step;                              // before every step (may throw)
   Collectives* collectives = nullptr;                         // data-parallel group
   ImageCache* images = nullptr;                               // shared decoded images
   bool quiet = false;                                         // no per-epoch lines
