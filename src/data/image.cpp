@@ -103,6 +103,34 @@ bool decode_png_rgb(const std::vector<uint8_t>& bytes, RgbImage* out, PngRead* r
 }  // namespace
 #endif
 
+namespace {
+
+// Walks the JPEG's segments by their lengths and its entropy-coded scans byte by byte to the
+// image's own end-of-image marker (FF D9). Segments are skipped whole, so the FF D9 of an EXIF
+// thumbnail inside APP1 is not taken for the image's end (ITU T.81 B.1.1).
+bool jpeg_reaches_its_end(const std::vector<uint8_t>& b) {
+  size_t i = 2;  // after SOI
+  while (i + 1 < b.size()) {
+    if (b[i] != 0xFF) return false;  // not at a marker: damaged
+    while (i < b.size() && b[i] == 0xFF) ++i;  // fill bytes
+    if (i >= b.size()) return false;
+    const uint8_t marker = b[i++];
+    if (marker == 0xD9) return true;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    if (i + 2 > b.size()) return false;
+    const size_t length = (static_cast<size_t>(b[i]) << 8) | b[i + 1];
+    if (length < 2 || i + length > b.size()) return false;
+    i += length;
+    if (marker != 0xDA) continue;
+    // Entropy-coded data after SOS: up to a marker other than a stuffed 00 or a restart marker.
+    while (i + 1 < b.size() && !(b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) ++i;
+    if (i + 1 >= b.size()) return false;
+  }
+  return false;
+}
+
+}  // namespace
+
 RgbImage decode_image(const std::string& path) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
@@ -117,18 +145,11 @@ RgbImage decode_image(const std::string& path) {
   LMSWEEP_CHECK(!bytes.empty(), "corrupt image '{}': the file is empty", path);
 
   // libjpeg decodes a truncated JPEG with a warning (grey bottom rows); PIL raises "image file is
-  // truncated". A JPEG whose bytes hold no end-of-image marker (FF D9) is such a file.
+  // truncated". A JPEG that ends before its own end-of-image marker is such a file.
   const bool is_jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
-  if (is_jpeg) {
-    bool has_eoi = false;
-    for (size_t i = bytes.size() - 1; i > 0; --i) {
-      if (bytes[i - 1] == 0xFF && bytes[i] == 0xD9) {
-        has_eoi = true;
-        break;
-      }
-    }
-    LMSWEEP_CHECK(has_eoi, "corrupt image '{}': truncated JPEG (no end-of-image marker)", path);
-  }
+  if (is_jpeg)
+    LMSWEEP_CHECK(jpeg_reaches_its_end(bytes), "corrupt image '{}': truncated JPEG (it ends before its end-of-image "
+                  "marker)", path);
 
   const bool is_png =
       bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0;

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace lmsweep {
 namespace {
@@ -346,14 +347,7 @@ void save_clip_weights(Clip& model, const std::string& path) {
   for (const auto& p : model->named_parameters(true)) dict.insert(p.key(), p.value().detach().to(at::kCPU).contiguous());
   for (const auto& b : model->named_buffers(true)) dict.insert(b.key(), b.value().detach().to(at::kCPU).contiguous());
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LMSWEEP_CHECK(out.good(), "{}: cannot write the checkpoint (check the directory exists and is writable)", path);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    LMSWEEP_CHECK(out.good(), "{}: write failed (disk full?)", path);
-  }
-  std::filesystem::rename(tmp, path);  // a crash never leaves a half-written checkpoint
+  write_file_durably(path, bytes.data(), bytes.size(), "checkpoint");  // never half-written
 }
 
 }  // namespace lmsweep

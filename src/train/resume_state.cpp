@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "model/checkpoint.h"
 
 namespace lmsweep {
@@ -37,9 +38,12 @@ void save_state(TrainRun& run, const ResumeState& s) {
                       {"best_tail", s.best_tail}, {"best_map_epoch", s.best_map_epoch},
                       {"best_tail_epoch", s.best_tail_epoch}, {"options", options_signature(run.options)}};
   archive.write("state", c10::IValue(j.dump()));
-  const std::string path = state_path(run.options), tmp = path + ".tmp";
-  archive.save_to(tmp);
-  std::filesystem::rename(tmp, path);  // never a half-written state
+  std::string bytes;
+  archive.save_to([&](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  write_file_durably(state_path(run.options), bytes.data(), bytes.size(), "resume state");  // never half-written
 }
 
 bool load_state(TrainRun& run, ResumeState& s) {

@@ -316,6 +316,28 @@ TEST(DataDecode, MissingAndCorruptFilesAreNamed) {
   EXPECT_NE(msg.find(cut), std::string::npos) << msg;
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
 
+  // A JPEG whose APP1 segment holds an EXIF-style thumbnail (a whole JPEG with its own FF D9):
+  // whole, it decodes as without the thumbnail; cut in its scan, it is still truncated.
+  {
+    const auto thumb_path = (dir / "thumb.jpg").string();
+    write_image(thumb_path, random_image(8, 8, 9));
+    std::ifstream tin(thumb_path, std::ios::binary);
+    const std::string thumb((std::istreambuf_iterator<char>(tin)), std::istreambuf_iterator<char>());
+    const std::string payload = std::string("Exif\0\0", 6) + thumb;
+    const size_t length = payload.size() + 2;
+    const std::string app1 = std::string("\xFF\xE1") + static_cast<char>(length >> 8) + static_cast<char>(length & 0xFF);
+    const std::string with_thumb = bytes.substr(0, 2) + app1 + payload + bytes.substr(2);
+    const auto whole = (dir / "thumb_whole.jpg").string();
+    std::ofstream(whole, std::ios::binary) << with_thumb;
+    EXPECT_EQ(decode_image(whole).pixels, decode_image(full).pixels);
+    const auto thumb_cut = (dir / "thumb_cut.jpg").string();
+    const size_t main_start = 2 + app1.size() + payload.size();
+    std::ofstream(thumb_cut, std::ios::binary) << with_thumb.substr(0, main_start + (with_thumb.size() - main_start) / 2);
+    msg = error_of([&] { decode_image(thumb_cut); });
+    EXPECT_NE(msg.find(thumb_cut), std::string::npos) << msg;
+    EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+  }
+
   // A PNG cut in half.
   const auto png = (dir / "full.png").string();
   write_image(png, random_image(64, 64, 5));

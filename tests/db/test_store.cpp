@@ -194,18 +194,98 @@ TEST_F(StoreTest, ReadOnlyStoreRefusesWrites) {
 TEST_F(StoreTest, RefusesAnotherSchemaVersion) {
   const std::string path = db_path();
   { Store::open(path).create_or_get_study(sweep_spec("voc")); }
-  raw_exec(path, "PRAGMA user_version = 2");
+  raw_exec(path, "PRAGMA user_version = 3");
   for (bool read_only : {false, true}) {
     const std::string message =
         error_of([&] { read_only ? Store::open_read_only(path) : Store::open(path); });
-    EXPECT_NE(message.find(path + " has schema version 2, this lmsweep reads version 1"),
+    EXPECT_NE(message.find(path + " has schema version 3, this lmsweep reads versions 1 to 2"),
               std::string::npos)
         << message;
     EXPECT_NE(message.find("use a new --db file"), std::string::npos) << message;
   }
   // Nothing in the file was touched.
-  EXPECT_EQ(raw_text(path, "PRAGMA user_version"), "2");
+  EXPECT_EQ(raw_text(path, "PRAGMA user_version"), "3");
   EXPECT_EQ(raw_text(path, "SELECT name FROM studies"), "voc");
+}
+
+// A version-1 file (before leases and crash counts): readers take it as it is, the first
+// writer migrates it and keeps everything.
+TEST_F(StoreTest, MigratesAVersionOneFile) {
+  const std::string path = db_path();
+  std::int64_t trial_id = 0;
+  {
+    Store store = Store::open(path);
+    const auto study = store.create_or_get_study(sweep_spec("voc"));
+    trial_id = store.add_trial(study.id, 0, R"({"lambda": 0.4})", 7).id;
+  }
+  // Back to what version 1 wrote.
+  raw_exec(path, "DROP TABLE lease; DROP TABLE trial_ranks; ALTER TABLE trials DROP COLUMN crashes; "
+                 "PRAGMA user_version = 1");
+  {
+    Store reader = Store::open_read_only(path);
+    EXPECT_EQ(reader.schema_version(), 1);
+    EXPECT_FALSE(reader.lease().has_value());
+    EXPECT_TRUE(reader.trial_ranks(trial_id).empty());
+    EXPECT_EQ(reader.crashes(trial_id), 0);
+    EXPECT_EQ(reader.trial(trial_id).params_json, R"({"lambda":0.4})");
+  }
+  Store writer = Store::open(path);
+  EXPECT_EQ(writer.schema_version(), kSchemaVersion);
+  EXPECT_EQ(raw_text(path, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(writer.crashes(trial_id), 0);
+  EXPECT_EQ(writer.trial(trial_id).seed, 7);
+}
+
+TEST_F(StoreTest, OneLeaseHolderAtATime) {
+  Store store = Store::open(db_path());
+  LeaseInfo a{"a:1:0", "", "node-a", 1, 0, 0, 60};
+  LeaseInfo b{"b:2:0", "77", "node-b", 2, 0, 0, 60};
+  EXPECT_FALSE(store.take_lease(a, 60).has_value());  // free: taken, nobody replaced
+  EXPECT_FALSE(store.take_lease(a, 60).has_value());  // already a's
+  const std::string message = error_of([&] { store.take_lease(b, 60); });
+  EXPECT_NE(message.find("in use by another sweep: node-a (pid 1) holds its lease"), std::string::npos) << message;
+  EXPECT_EQ(store.lease()->holder, "a:1:0");
+  // a stops renewing: after stale_seconds b takes over, and a learns it at its next renewal.
+  raw_exec(db_path(), "UPDATE lease SET heartbeat_at = heartbeat_at - 120");
+  const auto replaced = store.take_lease(b, 60);
+  ASSERT_TRUE(replaced.has_value());
+  EXPECT_EQ(replaced->holder, "a:1:0");
+  EXPECT_EQ(store.lease()->describe(), "SLURM job 77 on node-b (pid 2)");
+  EXPECT_NE(error_of([&] { store.renew_lease(a); }).find("lost its lease to SLURM job 77 on node-b"),
+            std::string::npos);
+  store.release_lease(a);  // not a's: nothing happens
+  EXPECT_TRUE(store.lease().has_value());
+  store.renew_lease(b);
+  store.release_lease(b);
+  EXPECT_FALSE(store.lease().has_value());
+}
+
+TEST_F(StoreTest, CrashesCountTowardMaxAttempts) {
+  Store store = Store::open(db_path());
+  const auto study = store.create_or_get_study(sweep_spec("voc"));
+  const auto id = store.add_trial(study.id, 0, "{}", 1).id;
+  for (int crash = 1; crash <= 3; ++crash) {
+    store.start_trial(id, 0, "node");
+    store.set_trial_ranks(id, {{0, "node", 100 + crash, 0}, {1, "node", 200 + crash, 0}});
+    const bool failed = store.requeue_crashed(id, 3, "its process died 3 times");
+    EXPECT_EQ(failed, crash == 3) << "crash " << crash;
+    EXPECT_EQ(store.crashes(id), crash);
+  }
+  const auto t = store.trial(id);
+  EXPECT_EQ(t.status, TrialStatus::Failed);
+  EXPECT_EQ(t.error, "its process died 3 times");
+  EXPECT_EQ(t.attempts, 3);
+  const auto ranks = store.trial_ranks(id);
+  ASSERT_EQ(ranks.size(), 2u);
+  EXPECT_EQ(ranks[1].pid, 203);
+  EXPECT_GT(ranks[1].heard_at, 0);
+  // --retry-failed: pending again, crashes forgotten.
+  EXPECT_EQ(store.requeue(study.id, TrialStatus::Failed), 1);
+  EXPECT_EQ(store.crashes(id), 0);
+  EXPECT_EQ(store.trial(id).status, TrialStatus::Pending);
+  // Only a running trial can crash.
+  EXPECT_FALSE(store.requeue_crashed(id, 1, "x"));
+  EXPECT_EQ(store.trial(id).status, TrialStatus::Pending);
 }
 
 TEST_F(StoreTest, RefusesAFileThatIsNotSqlite) {
