@@ -1,6 +1,8 @@
 #include "db/sqlite.h"
 
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include <sqlite3.h>
@@ -16,16 +18,33 @@ bool is_busy(int rc) {
 
 }  // namespace
 
-Connection::Connection(const std::string& path, bool read_only, bool create, int busy_timeout_ms)
+namespace {
+
+// file: URI of a path (RFC 3986 percent-encoding of what a URI path cannot hold).
+std::string file_uri(const std::string& path, const std::string& query) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || std::strchr("/-._~", c)) uri += static_cast<char>(c);
+    else uri += fmt::format("%{:02X}", c);
+  }
+  return uri + "?" + query;
+}
+
+}  // namespace
+
+Connection::Connection(const std::string& path, bool read_only, bool create, int busy_timeout_ms,
+                       bool immutable)
     : path_(path), read_only_(read_only) {
   int flags = SQLITE_OPEN_NOMUTEX;
+  if (immutable) flags |= SQLITE_OPEN_URI;
   if (read_only) {
     flags |= SQLITE_OPEN_READONLY;
   } else {
     flags |= SQLITE_OPEN_READWRITE;
     if (create) flags |= SQLITE_OPEN_CREATE;
   }
-  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  const std::string name = immutable ? file_uri(path, "immutable=1") : path;
+  const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

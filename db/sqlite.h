@@ -43,7 +43,10 @@ class Connection {
  public:
   // Opens `path` read-write (creating it when `create`) or read-only. Throws Error naming
   // the path when it cannot be opened. busy_timeout_ms is SQLite's own wait on a lock.
-  Connection(const std::string& path, bool read_only, bool create, int busy_timeout_ms);
+  // immutable (read-only only): SQLite's immutable=1, no locks and no -shm file, for a file
+  // that nothing writes (see Store::open_read_only).
+  Connection(const std::string& path, bool read_only, bool create, int busy_timeout_ms,
+             bool immutable = false);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #if defined(__linux__)
 #include <sys/vfs.h>
 #endif
@@ -353,6 +355,15 @@ bool is_network_filesystem(const std::string& path) {
 #endif
 }
 
+// The case Store::open_read_only reads as immutable: no -wal file (no writer), a folder this
+// process cannot write (so no -shm can be made).
+bool wal_file_in_unwritable_folder_at_rest(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path + "-wal", ec)) return false;
+  const auto folder = std::filesystem::absolute(path, ec).parent_path();
+  return !ec && ::access(folder.c_str(), W_OK) != 0;
+}
+
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -616,8 +627,18 @@ Store Store::open_read_only(const std::string& path, const Options& options) {
   impl->options = options;
   impl->connection = std::make_unique<Connection>(path, /*read_only=*/true, /*create=*/false,
                                                   options.busy_timeout_ms);
+  Header h;
+  try {
+    h = impl->retry([&] { return read_header(impl->c()); });
+  } catch (const Error&) {
+    // A WAL file in a folder this user cannot write: SQLite cannot make the -shm index. With no
+    // -wal file beside it nothing writes it (a writer keeps one), so it is read as immutable.
+    if (!wal_file_in_unwritable_folder_at_rest(path)) throw;
+    impl->connection = std::make_unique<Connection>(path, true, false, options.busy_timeout_ms,
+                                                    /*immutable=*/true);
+    h = impl->retry([&] { return read_header(impl->c()); });
+  }
   Connection& c = impl->c();
-  const Header h = impl->retry([&] { return read_header(c); });
   check_header(h, path);
   if (h.user_version == 0) {
     throw Error(fmt::format(

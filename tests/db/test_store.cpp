@@ -236,6 +236,38 @@ TEST_F(StoreTest, MigratesAVersionOneFile) {
   EXPECT_EQ(writer.trial(trial_id).seed, 7);
 }
 
+// status / best on a finished WAL sweep in a folder the reader cannot write (a shared results
+// folder, another user's): SQLite cannot create the -shm index; the file is read as it is.
+TEST_F(StoreTest, ReadsAWalFileInAFolderItCannotWrite) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root, to read as another user (nobody)";
+  const std::string path = db_path("wal.db");
+  {
+    Store::Options o;
+    o.journal = JournalMode::Wal;
+    Store store = Store::open(path, o);
+    store.create_or_get_study(sweep_spec("voc"));
+  }
+  ASSERT_FALSE(fs::exists(path + "-wal"));
+  fs::permissions(fs::path(path).parent_path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                                    fs::perms::others_read | fs::perms::others_exec);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(4);
+    try {
+      Store reader = Store::open_read_only(path);
+      _exit(reader.list_studies().size() == 1 && reader.find_study("voc") ? 0 : 2);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      _exit(3);
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: open_read_only threw (see stderr); 2: wrong content; 4: setuid failed";
+  EXPECT_FALSE(fs::exists(path + "-shm"));
+}
+
 TEST_F(StoreTest, OneLeaseHolderAtATime) {
   Store store = Store::open(db_path());
   LeaseInfo a{"a:1:0", "", "node-a", 1, 0, 0, 60};

@@ -1,5 +1,6 @@
 // `lmsweep submit`: the rendered batch script, and its errors. The SLURM cluster tests are
 // sweep_on_slurm.sh (a real slurmctld + slurmd); these need no SLURM.
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <unistd.h>
@@ -97,6 +98,47 @@ TEST_F(Submit, CpuOnlyAndMpirunLauncher) {
   EXPECT_EQ(s.find("--device cuda"), std::string::npos);
   EXPECT_NE(s.find("mpirun -np \"${SLURM_NTASKS}\" --bind-to none /opt/lmsweep/bin/lmsweep sweep"), std::string::npos);
   EXPECT_NE(s.find(" --lr 1e-5 &\n"), std::string::npos) << s;
+}
+
+// Preemption signals every process of the job, mpirun included, and mpirun then exits 1 although
+// every rank stopped cleanly with 75: the script still requeues the job and exits 75.
+TEST_F(Submit, SigtermToTheWholeJobRequeuesWith75) {
+  std::ofstream(dir_ / "fake.ini") << "[sweep]\nname = f\nmethod = random\ntrials = 6\n[space]\nlambda = "
+                                      "loguniform(0.1, 10)\n[train]\narch = vit:res=32,patch=8,width=32,layers=1,"
+                                      "embed=16\ntrain = x\ntest = x\nlabels = x\nepochs = 10\n";
+  fs::create_directories(dir_ / "bin");
+  std::ofstream(dir_ / "bin" / "scontrol") << "#!/bin/sh\necho \"$@\" > " << (dir_ / "scontrol.args").string() << "\n";
+  fs::permissions(dir_ / "bin" / "scontrol", fs::perms::owner_all);
+  cli::SubmitOptions o;
+  o.config = (dir_ / "fake.ini").string();
+  o.db = (dir_ / "s.db").string();
+  o.gpus_per_node = 0;
+  o.ntasks = 2;
+  o.launcher = "mpirun";
+  o.lmsweep = kExe;
+  o.workdir = dir_.string();
+  o.sweep_args = {"--fake-epoch-seconds", "0.5"};
+  std::ofstream(dir_ / "job.sbatch") << cli::render_sbatch(o);
+  const std::string env = "SLURM_JOB_ID=1 SLURM_NTASKS=2 SLURM_JOB_NODELIST=here PATH=" + (dir_ / "bin").string() +
+                          ":$PATH OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_mpi_yield_when_idle=1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();  // a process group of its own: the job, as SLURM sees it
+    execl("/bin/sh", "sh", "-c", ("cd " + dir_.string() + " && " + env + " exec bash job.sbatch > job.log 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Once trials run, SIGTERM to every process of the job.
+  for (int i = 0; i < 300 && !fs::exists(dir_ / "s.db"); ++i) usleep(50 * 1000);
+  sleep(3);
+  kill(-pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string log = testing::read_text_file((dir_ / "job.log").string());
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 75) << log;
+  EXPECT_EQ(testing::read_text_file((dir_ / "scontrol.args").string()), "requeue 1\n") << log;
+  EXPECT_NE(log.find("requeueing job 1"), std::string::npos) << log;
 }
 
 TEST(SubmitTime, SlurmFormats) {
