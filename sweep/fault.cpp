@@ -28,9 +28,10 @@ Fault parse_one(const std::string& text) {
   Fault f;
   if (part == "throw") f.kind = FaultKind::Throw;
   else if (part == "hang") f.kind = FaultKind::Hang;
+  else if (part == "stuck") f.kind = FaultKind::Stuck;
   else if (part == "abort") f.kind = FaultKind::Abort;
   else if (part == "oom") f.kind = FaultKind::Oom;
-  else throw_error("LMSWEEP_FAULT: unknown fault '{}' in '{}': use throw, hang, abort or oom", part, text);
+  else throw_error("LMSWEEP_FAULT: unknown fault '{}' in '{}': use throw, hang, stuck, abort or oom", part, text);
   while (std::getline(in, part, ':')) {
     const auto eq = part.find('=');
     const std::string key = part.substr(0, eq), value = eq == std::string::npos ? "" : part.substr(eq + 1);
@@ -49,6 +50,7 @@ std::string to_string(FaultKind kind) {
   switch (kind) {
     case FaultKind::Throw: return "throw";
     case FaultKind::Hang: return "hang";
+    case FaultKind::Stuck: return "stuck";
     case FaultKind::Abort: return "abort";
     case FaultKind::Oom: return "oom";
   }

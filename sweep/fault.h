@@ -6,6 +6,7 @@
 //   LMSWEEP_FAULT=KIND[:trial=N][:rank=R][:step=S][:attempt=A][,KIND...]
 //     KIND     throw  an exception (the trial fails on this rank)
 //              hang   no progress until the watchdog frees the rank (a hung collective)
+//              stuck  no progress, and deaf to the watchdog (stuck outside lmsweep's control)
 //              abort  std::abort(): the process dies (SIGABRT), taking the job down
 //              oom    an allocation far beyond any memory (LibTorch's own out-of-memory error)
 //     trial    the trial number (default: every trial)
@@ -21,7 +22,7 @@
 
 namespace lmsweep::sweep {
 
-enum class FaultKind { Throw, Hang, Abort, Oom };
+enum class FaultKind { Throw, Hang, Stuck, Abort, Oom };
 std::string to_string(FaultKind kind);
 
 struct Fault {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -33,7 +34,8 @@ namespace lmsweep::sweep {
 namespace {
 
 constexpr int kExitRequeue = 75;          // launcher/commands.h: the batch script requeues
-constexpr double kGraceSeconds = 30;      // a stalled rank's time to get free
+// A stalled rank's time to get free after its watchdog fired: half the watchdog, 5 to 30 s.
+double grace_seconds(double watchdog_seconds) { return std::clamp(watchdog_seconds / 2, 5.0, 30.0); }
 constexpr int kFakeStepsPerEpoch = 4;
 
 // What every trial of this process shares: its place in the group and the group's links.
@@ -117,6 +119,8 @@ void Attempt::fire(FaultKind kind) {
       // A hung collective: no progress until the watchdog gives up on it.
       while (!dog_->fired()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       throw Error(stall_message_);
+    case FaultKind::Stuck:
+      while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
 
@@ -131,7 +135,7 @@ void Attempt::on_stuck() {
   const std::string line = fmt::format(
       "lmsweep sweep: error: trial {}: {} (pid {}) is stuck {:.0f} s after its watchdog fired ({}) and cannot be "
       "freed: ending the job; rerun the same command (or requeue the job) to continue, the trial counts one crash",
-      a_.number, w_.who(), ::getpid(), kGraceSeconds, stall_message_);
+      a_.number, w_.who(), ::getpid(), grace_seconds(seconds_), stall_message_);
   std::cerr << line << std::endl;
   write_crash_note("stuck: " + stall_message_);
   MPI_Abort(MPI_COMM_WORLD, kExitRequeue);
@@ -142,7 +146,7 @@ RankOutcome Attempt::run(const std::function<std::string()>& trial) {
   std::function<void()> heartbeat;
   if (w_.leader)
     heartbeat = [this] { dist::send_json(w_.channels.up, 0, kHeartbeat, {{"trial_id", a_.trial_id}}); };
-  dog_ = std::make_unique<Watchdog>(WatchdogOptions{seconds_, kGraceSeconds, 10.0},
+  dog_ = std::make_unique<Watchdog>(WatchdogOptions{seconds_, grace_seconds(seconds_), 10.0},
                                     [this](double idle) { on_stall(idle); }, [this] { on_stuck(); }, heartbeat);
   RankOutcome mine;
   try {
@@ -157,7 +161,7 @@ RankOutcome Attempt::run(const std::function<std::string()>& trial) {
   if (mine.status == "failed") w_.reset_collectives();  // frees peers blocked in a collective
   dog_->stop();
   w_.longest_interval = std::max(w_.longest_interval, dog_->longest_interval());
-  const RankOutcome verdict = w_.link->agree(a_.trial_id, mine, seconds_ + 2 * kGraceSeconds);
+  const RankOutcome verdict = w_.link->agree(a_.trial_id, mine, seconds_ + 2 * grace_seconds(seconds_));
   set_crash_note_trial(-1, -1, 0, "");
   return verdict;
 }

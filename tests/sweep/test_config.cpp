@@ -156,6 +156,24 @@ TEST(SweepConfig, BadInputErrors) {
   expect_error(parse({{"name", "a"}, {"method", "grid"}, {"grid_points", "1"}}), {"grid_points"});
   expect_error(parse({{"trials", "3"}}), {"name is missing"});
   expect_error(parse({{"name", "a b"}, {"trials", "3"}}), {"name = 'a b'"});
+  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"watchdog_seconds", "-5"}}),
+               {"watchdog_seconds = -5", "0 (auto) or at least 1 second"});
+  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"watchdog_seconds", "soon"}}), {"watchdog_seconds", "'soon'"});
+  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"max_attempts", "0"}}), {"max_attempts"});
+  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"lease_seconds", "1"}}), {"lease_seconds = 1", "at least 5"});
+}
+
+TEST(SweepConfig, FaultToleranceKeys) {
+  const auto cfg = parse_sweep_config(
+      to_key_values({{"name", "a"}, {"trials", "3"}, {"watchdog-seconds", "90"}, {"max_attempts", "5"},
+                     {"lease_seconds", "120"}}));
+  EXPECT_EQ(cfg.watchdog_seconds, 90);
+  EXPECT_EQ(cfg.max_attempts, 5);
+  EXPECT_EQ(cfg.lease_seconds, 120);
+  const SweepConfig defaults = parse_sweep_config(to_key_values({{"name", "a"}, {"trials", "3"}}));
+  EXPECT_EQ(defaults.watchdog_seconds, 0);  // auto
+  EXPECT_EQ(defaults.max_attempts, 3);
+  EXPECT_EQ(defaults.lease_seconds, 60);
 }
 
 TEST(SweepConfig, ErrorsCarryTheLine) {

@@ -116,6 +116,40 @@ TEST(SweepFaults, TheWatchdogFailsAHungRank) {
   EXPECT_LT(took, 6 + 20) << r.output;
 }
 
+// A rank the watchdog cannot free ends the job with a line naming it and exit 75 (requeue);
+// the same command then goes on, the trial counting one crash.
+TEST(SweepFaults, ARankThatCannotBeFreedEndsTheJobAndTheRerunGoesOn) {
+  const auto dir = temp_dir("fault_stuck");
+  write(dir / "s.ini", fake_config("f", "random", 4, "gpus_per_trial = 2\nwatchdog_seconds = 4\n", kLambda, 2));
+  const auto t0 = Clock::now();
+  const auto r = run(sweep(dir, 4, "stuck:trial=1:rank=1:step=2:attempt=1", 0.2));
+  EXPECT_LT(seconds_since(t0), 4 + 5 + 20) << r.output;
+  EXPECT_EQ(r.status, 75) << r.output;
+  EXPECT_NE(r.output.find("lmsweep sweep: error: trial 1: rank 1 on "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cannot be freed"), std::string::npos) << r.output;
+  const auto again = run(sweep(dir, 4, "stuck:trial=1:rank=1:step=2:attempt=1", 0.1));
+  ASSERT_EQ(again.status, 0) << again.output;
+  const auto rows = trials(dir / "s.db", "f");
+  EXPECT_EQ(count_status(rows, "completed"), 4) << again.output;
+  EXPECT_EQ(rows.at(1).attempts, 2);
+}
+
+// The same rank failing every trial: each fails on its own, the group's process group is rebuilt
+// each time, and the run ends (exit 1: every trial failed) instead of hanging.
+TEST(SweepFaults, AGroupThatFailsEveryTrialKeepsServing) {
+  const auto dir = temp_dir("fault_every");
+  write(dir / "s.ini", fake_config("f", "random", 6, kPairs, kLambda, 2));
+  const auto r = run(sweep(dir, 4, "throw:rank=1:step=2", 0.1));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("every trial of this run failed (6 of 6"), std::string::npos) << r.output;
+  const auto rows = trials(dir / "s.db", "f");
+  ASSERT_EQ(rows.size(), 6u);
+  for (const auto& [k, t] : rows) {
+    EXPECT_EQ(t.status, "failed") << "trial " << k;
+    EXPECT_NE(t.error.find("rank 1 on "), std::string::npos) << t.error;
+  }
+}
+
 TEST(SweepFaults, AnAbortAtEveryAttemptEndsAfterMaxAttempts) {
   const auto dir = temp_dir("fault_abort");
   write(dir / "s.ini", fake_config("f", "random", 6, kPairs + "max_attempts = 3\n", kLambda, 3));
