@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -143,6 +144,9 @@ std::unique_ptr<Collectives> make_process_group(MPI_Comm group_comm, const Proce
   c10::intrusive_ptr<GroupBase> group;
   if (options.cuda) {
 #ifdef LMSWEEP_HAVE_NCCL
+    // CleanUpOnly: an NCCL error or timeout aborts the communicators and fails the trial on
+    // this rank; it does not end the process (torch's default, 3, would take the job down).
+    setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "2", /*overwrite=*/0);
     auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
     nccl_options->timeout = timeout;
     group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, nccl_options);

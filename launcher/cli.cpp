@@ -128,6 +128,12 @@ std::set<std::string> sweepable_options() {
 
 SweepIni read_sweep_ini(const std::string& config, const boost::program_options::variables_map& vm) {
   const auto ini = sweep::parse_ini_file(config);
+  for (const auto& [name, entries] : ini.sections) {
+    if (name == "sweep" || name == "space" || name == "train" || (name.empty() && entries.empty())) continue;
+    const std::string where = entries.empty() || entries[0].origin.empty() ? config : entries[0].origin;
+    throw_error("{}: {} is not a section of a sweep config: use [sweep], [space] and [train]", where,
+                name.empty() ? "a key before any section" : "[" + name + "]");
+  }
   LMSWEEP_CHECK(ini.has_section("sweep"), "{}: no [sweep] section (name, method, trials, ...)", config);
   LMSWEEP_CHECK(ini.has_section("space"), "{}: no [space] section: the sweep has nothing to search", config);
   SweepIni out;

@@ -1,11 +1,9 @@
 #pragma once
 // One function per subcommand: argv excludes "lmsweep" (argv[0] is the subcommand). Each returns
 // the exit status; errors are thrown as lmsweep::Error and printed by main.
-namespace lmsweep::cli {
+#include "common/exit_codes.h"
 
-// Exit status of a sweep or train run stopped by SIGUSR1 / SIGTERM with its state saved: the
-// batch script requeues the job on it (EX_TEMPFAIL).
-constexpr int kExitRequeue = 75;
+namespace lmsweep::cli {
 
 int run_eval(int argc, const char* const argv[]);
 int run_train(int argc, const char* const argv[]);

@@ -68,6 +68,12 @@ void validate(const SubmitOptions& o) {
   for (const auto& a : o.sbatch_args)
     LMSWEEP_CHECK(a.rfind("--", 0) == 0 && a.find('\n') == std::string::npos,
                   "--sbatch-arg '{}': expected one sbatch option such as --qos=high", a);
+  // sbatch splits an #SBATCH line at blanks: `--account=a b` would pass a stray argument.
+  const std::pair<const char*, const std::string*> words[] = {
+      {"job-name", &o.job_name}, {"partition", &o.partition}, {"account", &o.account}};
+  for (const auto& [option, value] : words)
+    LMSWEEP_CHECK(value->find_first_of(" \t'\"") == std::string::npos,
+                  "--{} '{}': no blanks or quotes in an #SBATCH value; SLURM would split it", option, *value);
 }
 
 std::string render_sbatch(const SubmitOptions& o) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -122,7 +123,9 @@ std::string strip_inline_comment(const std::string& text) {
 IniFile parse_ini_text(const std::string& text, const std::string& path) {
   IniFile file;
   file.path = path;
-  std::istringstream in(text);
+  // Editors on Windows start UTF-8 files with a byte order mark.
+  const bool bom = text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0;
+  std::istringstream in(bom ? text.substr(3) : text);
   std::string raw;
   int line_no = 0;
   KeyValues* current = nullptr;
@@ -158,6 +161,8 @@ IniFile parse_ini_text(const std::string& text, const std::string& path) {
 }
 
 IniFile parse_ini_file(const std::string& path) {
+  std::error_code ec;
+  LMSWEEP_CHECK(!std::filesystem::is_directory(path, ec), "config file '{}' is a folder: pass the INI file", path);
   std::ifstream in(path, std::ios::binary);
   LMSWEEP_CHECK(in.good(), "cannot read config file '{}'; check the path", path);
   std::stringstream ss;

@@ -49,6 +49,7 @@ void GroupLink::send(int dest, int tag, const nlohmann::json& message) {
 }
 
 std::optional<nlohmann::json> GroupLink::poll(int source, int tag, int64_t trial_id) {
+  std::lock_guard<std::mutex> lock(receive_mutex_);
   while (true) {
     int flag = 0;
     MPI_Status status;
@@ -84,12 +85,18 @@ void GroupLink::announce_failure(int64_t trial_id, const std::string& error) {
     if (r != rank_) send(r, kFailNotice, {{"trial_id", trial_id}, {"error", error}});
 }
 
-void GroupLink::check_peers(int64_t trial_id) {
-  if (size_ == 1) return;
+bool GroupLink::peer_failed(int64_t trial_id) {
+  if (size_ == 1) return false;
+  std::lock_guard<std::mutex> lock(failures_mutex_);
   if (!peer_failures_.count(trial_id))
     if (auto m = poll(MPI_ANY_SOURCE, kFailNotice, trial_id)) peer_failures_[trial_id] = m->value("error", "");
-  const auto it = peer_failures_.find(trial_id);
-  if (it != peer_failures_.end()) throw PeerFailed("the trial failed on a peer: " + it->second);
+  return peer_failures_.count(trial_id) > 0;
+}
+
+void GroupLink::check_peers(int64_t trial_id) {
+  if (!peer_failed(trial_id)) return;
+  std::lock_guard<std::mutex> lock(failures_mutex_);
+  throw PeerFailed("the trial failed on a peer: " + peer_failures_.at(trial_id));
 }
 
 void GroupLink::send_decision(int64_t trial_id, bool keep_going) {

@@ -38,6 +38,8 @@ class GroupLink {
   void announce_failure(int64_t trial_id, const std::string& error);
   // Throws PeerFailed when a peer announced a failure of this trial.
   void check_peers(int64_t trial_id);
+  // Whether a peer announced one (thread-safe: the watchdog asks, to abort NCCL at once).
+  bool peer_failed(int64_t trial_id);
 
   // Leader -> members after each epoch: go on or stop.
   void send_decision(int64_t trial_id, bool keep_going);
@@ -57,6 +59,8 @@ class GroupLink {
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  std::mutex receive_mutex_;   // probe + receive of one message from one thread at a time
+  std::mutex failures_mutex_;  // peer_failures_
   std::map<int64_t, std::string> peer_failures_;  // trial id -> first announced failure
   std::list<std::pair<std::string, MPI_Request>> in_flight_;  // sends not yet known complete
   std::mutex send_mutex_;

@@ -10,11 +10,12 @@ double resolve_watchdog_seconds(double configured, double longest_interval_seen,
 }
 
 Watchdog::Watchdog(WatchdogOptions options, std::function<void(double)> on_stall, std::function<void()> on_stuck,
-                   std::function<void()> on_heartbeat)
+                   std::function<void()> on_heartbeat, std::function<void()> on_tick)
     : options_(options),
       on_stall_(std::move(on_stall)),
       on_stuck_(std::move(on_stuck)),
-      on_heartbeat_(std::move(on_heartbeat)) {
+      on_heartbeat_(std::move(on_heartbeat)),
+      on_tick_(std::move(on_tick)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -53,6 +54,7 @@ void Watchdog::loop() {
     const auto now = Clock::now();
     const double idle = armed_ ? std::chrono::duration<double>(now - last_beat_).count() : 0;
     lock.unlock();  // callbacks may take time (MPI sends); beat() must not wait for them
+    if (on_tick_) on_tick_();
     if (on_heartbeat_ && now >= next_heartbeat) {
       on_heartbeat_();
       next_heartbeat = now + std::chrono::duration_cast<Clock::duration>(

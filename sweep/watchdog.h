@@ -23,9 +23,10 @@ double resolve_watchdog_seconds(double configured, double longest_interval_seen,
 class Watchdog {
  public:
   // Callbacks run on the watchdog's thread: on_stall(seconds since the last beat) once,
-  // on_stuck() once, on_heartbeat() periodically (any may be empty). Armed by the first beat.
+  // on_stuck() once, on_heartbeat() periodically, on_tick() five times a second (any may be
+  // empty). Armed by the first beat.
   Watchdog(WatchdogOptions options, std::function<void(double)> on_stall, std::function<void()> on_stuck,
-           std::function<void()> on_heartbeat);
+           std::function<void()> on_heartbeat, std::function<void()> on_tick = nullptr);
   ~Watchdog();  // stop()
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -41,7 +42,7 @@ class Watchdog {
 
   WatchdogOptions options_;
   std::function<void(double)> on_stall_;
-  std::function<void()> on_stuck_, on_heartbeat_;
+  std::function<void()> on_stuck_, on_heartbeat_, on_tick_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false, armed_ = false;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "common/exit_codes.h"
 #include "common/host.h"
 #include "compat/torch_compat.h"
 #include "dist/device.h"
@@ -33,7 +35,6 @@
 namespace lmsweep::sweep {
 namespace {
 
-constexpr int kExitRequeue = 75;          // launcher/commands.h: the batch script requeues
 // A stalled rank's time to get free after its watchdog fired: half the watchdog, 5 to 30 s.
 double grace_seconds(double watchdog_seconds) { return std::clamp(watchdog_seconds / 2, 5.0, 30.0); }
 constexpr int kFakeStepsPerEpoch = 4;
@@ -103,13 +104,14 @@ class Attempt {
   Worker& w_;
   const Assignment& a_;
   double seconds_;
-  int64_t step_ = 0;
+  std::atomic<int64_t> step_{0};  // read by the watchdog's thread
+  bool aborted_ = false;           // the watchdog's thread only
   std::string stall_message_;
   std::unique_ptr<Watchdog> dog_;
 };
 
 void Attempt::fire(FaultKind kind) {
-  const std::string where = fmt::format("trial {} rank {} step {}", a_.number, w_.group_rank, step_);
+  const std::string where = fmt::format("trial {} rank {} step {}", a_.number, w_.group_rank, step_.load());
   switch (kind) {
     case FaultKind::Throw: throw Error(fmt::format("LMSWEEP_FAULT throw at {}", where));
     case FaultKind::Abort: std::abort();
@@ -125,8 +127,8 @@ void Attempt::fire(FaultKind kind) {
 }
 
 void Attempt::on_stall(double idle) {
-  stall_message_ = fmt::format("no progress for {:.0f} s after step {} (watchdog_seconds = {:.0f})", idle, step_,
-                               seconds_);
+  stall_message_ = fmt::format("no progress for {:.0f} s after step {} (watchdog_seconds = {:.0f})", idle,
+                               step_.load(), seconds_);
   w_.link->announce_failure(a_.trial_id, fmt::format("{}: {}", w_.who(), stall_message_));
   w_.abort_collectives();
 }
@@ -146,8 +148,18 @@ RankOutcome Attempt::run(const std::function<std::string()>& trial) {
   std::function<void()> heartbeat;
   if (w_.leader)
     heartbeat = [this] { dist::send_json(w_.channels.up, 0, kHeartbeat, {{"trial_id", a_.trial_id}}); };
+  // NCCL: a peer's failure leaves this rank's kernels waiting on the GPU; abort at once rather
+  // than at the watchdog (Gloo ranks are freed when the peer closes its connections).
+  std::function<void()> tick;
+  if (w_.pg_options.cuda && w_.k > 1)
+    tick = [this] {
+      if (!aborted_ && w_.link->peer_failed(a_.trial_id)) {
+        aborted_ = true;
+        w_.abort_collectives();
+      }
+    };
   dog_ = std::make_unique<Watchdog>(WatchdogOptions{seconds_, grace_seconds(seconds_), 10.0},
-                                    [this](double idle) { on_stall(idle); }, [this] { on_stuck(); }, heartbeat);
+                                    [this](double idle) { on_stall(idle); }, [this] { on_stuck(); }, heartbeat, tick);
   RankOutcome mine;
   try {
     mine.status = trial();

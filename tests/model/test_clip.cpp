@@ -169,6 +169,29 @@ void expect_round_trip(const std::string& arch, const std::string& name) {
   std::filesystem::remove_all(dir);
 }
 
+// A checkpoint is published whole or not at all: a failed write keeps the previous file as it
+// was, and a successful one leaves no temporary file behind.
+TEST(ClipCheckpoint, AFailedWriteKeepsThePreviousFile) {
+  torch::manual_seed(3);
+  const std::string arch = "vit:res=32,patch=8,width=32,layers=1,embed=16,text-width=32,text-layers=1,vocab=514";
+  Clip first(ClipConfig::parse(arch)), second(ClipConfig::parse(arch));
+  const auto dir = testing::temp_dir("ckpt_durable");
+  const auto path = (dir / "best.pt").string();
+  save_clip_weights(first, path);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  std::filesystem::create_directory(path + ".tmp");  // the next write cannot open its file
+  try {
+    save_clip_weights(second, path);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  Clip loaded = load_clip(path);
+  const auto a = first->named_parameters(), b = loaded->named_parameters();
+  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ClipCheckpoint, ResNetRoundTrip) {
   expect_round_trip("rn:layers=1-2-1-1,width=16,res=64,embed=24,text-width=32,text-layers=1", "rn");
   // ModifiedResNet names as OpenAI's: the downsample branch and the attention pool.

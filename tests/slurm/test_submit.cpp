@@ -74,7 +74,7 @@ TEST_F(Submit, DryRunTwoNodesFourGpus) {
         "srun --mpi=pmix --kill-on-bad-exit=1 " + kExe + " sweep --config " + (dir_ / "sweep.ini").string() +
             " --db " + (dir_ / "runs" / "sweep.db").string() + " --checkpoint-dir " +
             (dir_ / "runs" / "sweep.db.checkpoints").string() + " --device cuda &",
-        "trap 'kill -USR1 \"$launcher\" 2>/dev/null' USR1", "if [ \"$rc\" -eq 75 ]; then",
+        "trap 'stopping=1; kill -USR1 \"$launcher\" 2>/dev/null' USR1 TERM", "if [ \"$rc\" -eq 75 ]; then",
         "  scontrol requeue \"${SLURM_JOB_ID}\""})
     EXPECT_NE(script.find(line + "\n"), std::string::npos) << "missing line: " << line << "\n" << script;
   EXPECT_EQ(script.find("{{"), std::string::npos) << "unfilled placeholder:\n" << script;
@@ -169,6 +169,13 @@ TEST_F(Submit, RefusesWhatSweepWouldRefuseAndLineBreaksInValues) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err.find("lmsweep submit: error: --partition"), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // sbatch would split `#SBATCH --account=my project` into two arguments.
+  for (const std::string option : {"--account 'my project'", "--job-name 'my job'", "--partition \"gpu'\""}) {
+    r = run(cd() + kExe + " submit --config sweep.ini --db s.db --gpus-per-node 4 " + option + " --dry-run");
+    EXPECT_EQ(r.status, 1) << option;
+    EXPECT_NE(r.err.find("no blanks or quotes in an #SBATCH value"), std::string::npos) << option << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
   EXPECT_FALSE(fs::exists(dir_ / "s.lmsweep-sweep.sbatch"));
 }
 

@@ -176,6 +176,12 @@ TEST(SweepConfig, FaultToleranceKeys) {
   EXPECT_EQ(defaults.lease_seconds, 60);
 }
 
+TEST(SweepConfig, AByteOrderMarkIsNotPartOfTheFirstLine) {
+  const IniFile ini = parse_ini_text("\xEF\xBB\xBF[sweep]\nname = x\n", "s.ini");
+  ASSERT_TRUE(ini.has_section("sweep"));
+  EXPECT_EQ(ini.section("sweep")[0].value, "x");
+}
+
 TEST(SweepConfig, ErrorsCarryTheLine) {
   const IniFile ini = parse_ini_text("[sweep]\nname = x\ntrials = lots\n", "s.ini");
   expect_error([&] { parse_sweep_config(ini.section("sweep")); }, {"s.ini:3", "trials", "'lots'"});

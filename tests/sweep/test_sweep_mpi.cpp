@@ -262,6 +262,8 @@ TEST(SweepMpi, BadInputFailsClearlyAndLosesNothing) {
        "batch-size can take the value abc"},
       {"a range past the option's bounds", fake_config("ls", "random", 3, "", "label-smoothing = uniform(0.05, 1.5)\n", 1),
        "", "label-smoothing can take the value 1.5"},
+      {"a misspelt section", fake_config("ms", "random", 3, "", kSpace, 1) + "[trian]\nepochs = 2\n", "",
+       "[trian] is not a section of a sweep config"},
   };
   for (const auto& c : cases) {
     write(dir / "bad.ini", c.config);
@@ -272,6 +274,13 @@ TEST(SweepMpi, BadInputFailsClearlyAndLosesNothing) {
     EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.name << ": " << r.output;
     EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << c.name;
     EXPECT_EQ(r.output.find("Signal"), std::string::npos) << c.name << ": " << r.output;
+  }
+  // A folder given as the config.
+  {
+    fs::create_directories(dir / "configs");
+    const auto r = run("cd " + dir.string() + " && " + kExe + " sweep --config configs --db s.db --fake-epoch-seconds 0");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("config file 'configs' is a folder"), std::string::npos) << r.output;
   }
   // A database of another schema version.
   {
