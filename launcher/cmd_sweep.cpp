@@ -1,3 +1,4 @@
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -24,73 +25,121 @@
 namespace po = boost::program_options;
 
 namespace lmsweep::cli {
-int run_sweep(int argc, const char* const argv[]) {
+namespace {
+
+struct SweepArgs {
   std::string config, journal = "auto";
   double fake_epoch_seconds = -1;
   bool retry_failed = false;
-  po::options_description general("sweep options");
+};
+
+// Adds the sweep's own options to `general` (the training options go in a group of their own).
+void add_sweep_options(po::options_description& general, SweepArgs& a) {
   general.add_options()("help,h", "this help")
-      ("config", po::value(&config)->required(), "INI file with [sweep], [space] and (optionally) [train]")
-      ("journal", po::value(&journal)->default_value(journal),
+      ("config", po::value(&a.config)->required(), "INI file with [sweep], [space] and (optionally) [train]")
+      ("journal", po::value(&a.journal)->default_value(a.journal),
        "SQLite journal: auto (WAL on local disks, rollback journal on network filesystems) | wal | delete")
-      ("retry-failed", po::bool_switch(&retry_failed), "run the study's failed trials again (after a fix)")
-      ("fake-epoch-seconds", po::value(&fake_epoch_seconds)->default_value(-1),
+      ("retry-failed", po::bool_switch(&a.retry_failed), "run the study's failed trials again (after a fix)")
+      ("fake-epoch-seconds", po::value(&a.fake_epoch_seconds)->default_value(-1),
        "testing: replace training by fake trials whose epochs take this long");
+}
+
+void print_sweep_help(const po::options_description& desc) {
+  std::cout << help_text("mpirun -np N lmsweep sweep --config SWEEP.ini --db FILE [training options]",
+                         "Runs a hyperparameter sweep of LM-CLIP: rank 0 coordinates (in a thread) and every "
+                         "rank trains; groups of gpus_per_trial ranks train one trial with data parallelism. "
+                         "Rerun the same command to resume a stopped sweep.", desc);
+  std::cout << "\n[sweep] keys: name, method (grid|random|sobol), trials, seed, gpus_per_trial, objective "
+               "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, "
+               "watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
+               "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
+               "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
+}
+
+// The sweep as every rank reads it (the same files, the same way: they fail or not together).
+sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, int ranks, TrainOptions& base) {
+  SweepIni ini = read_sweep_ini(a.config, vm);
+  sweep::SweepSetup setup;
+  setup.config = std::move(ini.config);
+  setup.space = std::move(ini.space);
+  base = std::move(ini.base);
+  LMSWEEP_CHECK(ranks % setup.config.gpus_per_trial == 0,
+                "{} [sweep]: gpus_per_trial = {} does not divide the {} MPI ranks: run mpirun -np with a multiple",
+                a.config, setup.config.gpus_per_trial, ranks);
+  setup.db_path = base.db;
+  setup.retry_failed = a.retry_failed;
+  setup.journal = db::parse_journal_mode(a.journal);
+  setup.num_groups = ranks / setup.config.gpus_per_trial;
+  setup.epochs = static_cast<int>(base.epochs);
+  LMSWEEP_CHECK(!setup.space.find("epochs") || setup.config.scheduler == sweep::SchedulerKind::None,
+                "{}: 'epochs' is a [space] dimension and scheduler = asha: ASHA needs one epoch budget; sweep "
+                "epochs with scheduler = none", a.config);
+  nlohmann::json shared = method_options(base);
+  for (const char* k : {"weights", "arch", "bpe", "data-root", "train", "test", "labels", "synthetic"})
+    shared[k] = get_train_option(base, k);
+  for (const auto& dim : setup.space.dimensions()) shared.erase(dim.name);
+  setup.base_options = shared;
+  return setup;
+}
+
+// Rank 0: what would fail every trial, then the study and the database's lease.
+std::unique_ptr<sweep::Coordinator> prepare_study(TrainOptions& base, const sweep::SweepSetup& setup, bool fake,
+                                                  std::function<void(const std::string&)> log) {
+  resolve_synthetic(base);
+  sweep::PointSampler sampler(setup.space, setup.config);
+  check_before_first_trial(base, setup, sampler, fake);
+  auto coordinator = std::make_unique<sweep::Coordinator>(setup, std::move(log));
+  coordinator->prepare();
+  return coordinator;
+}
+
+// Rank 0 after the workers ended: the run's verdict, the lease released, the best table.
+int finish_study(std::unique_ptr<sweep::Coordinator> coordinator, const sweep::SweepSetup& setup, bool stopped) {
+  int exit_code = 0;
+  if (!stopped && coordinator->done_this_run() > 0 && coordinator->failed_this_run() == coordinator->done_this_run()) {
+    std::cerr << fmt::format("lmsweep sweep: error: every trial of this run failed ({} of {}; {}): fix the cause "
+                             "and rerun with --retry-failed\n",
+                             coordinator->failed_this_run(), coordinator->done_this_run(), coordinator->first_error());
+    exit_code = 1;
+  }
+  coordinator.reset();  // releases the database lease
+  auto store = db::Store::open_read_only(setup.db_path);
+  BestOptions bo;
+  bo.study = setup.config.name;
+  bo.top = 5;
+  std::cout << "\n" << best_report(store, bo);
+  return exit_code;
+}
+
+}  // namespace
+
+int run_sweep(int argc, const char* const argv[]) {
+  SweepArgs args;
+  po::options_description general("sweep options");
+  add_sweep_options(general, args);
   po::options_description training("training options shared by every trial (also [train] keys of --config)");
   add_train_options(training);
-  po::options_description desc;
+  po::options_description desc;  // holds pointers to the two groups above
   desc.add(general).add(training);
   if (wants_help(argc, argv)) {
-      std::cout << help_text("mpirun -np N lmsweep sweep --config SWEEP.ini --db FILE [training options]",
-                             "Runs a hyperparameter sweep of LM-CLIP: rank 0 coordinates (in a thread) and every "
-                             "rank trains; groups of gpus_per_trial ranks train one trial with data parallelism. "
-                             "Rerun the same command to resume a stopped sweep.", desc);
-      std::cout << "\n[sweep] keys: name, method (grid|random|sobol), trials, seed, gpus_per_trial, objective "
-                   "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, "
-                   "watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
-                   "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
-                   "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
-      return 0;
-    }
+    print_sweep_help(desc);
+    return 0;
+  }
   const auto vm = parse("sweep", argc, argv, desc);
 
-  // Every rank parses the same files the same way, so they fail (or not) together; only rank 0
-  // reports. MPI is initialised even without mpirun (a singleton: one rank).
+  // Only rank 0 reports. MPI is initialised even without mpirun (a singleton: one rank).
   dist::MpiSession mpi(nullptr, nullptr);
   const bool root = mpi.rank() == 0;
   auto fail_all = [&](const std::string& message) {
     if (root) std::cerr << "lmsweep sweep: error: " << message << "\n";
     return 1;
   };
-
   sweep::SweepSetup setup;
   TrainOptions base;
   sweep::FaultPlan faults;
   try {
     faults = sweep::FaultPlan::from_environment();
-    SweepIni ini = read_sweep_ini(config, vm);
-    setup.config = std::move(ini.config);
-    setup.space = std::move(ini.space);
-    base = std::move(ini.base);
-    LMSWEEP_CHECK(mpi.size() % setup.config.gpus_per_trial == 0,
-                  "{} [sweep]: gpus_per_trial = {} does not divide the {} MPI ranks: run mpirun -np with a multiple",
-                  config, setup.config.gpus_per_trial, mpi.size());
-    setup.db_path = base.db;
-    setup.retry_failed = retry_failed;
-    setup.journal = db::parse_journal_mode(journal);
-    setup.num_groups = mpi.size() / setup.config.gpus_per_trial;
-    setup.epochs = static_cast<int>(base.epochs);
-    if (const auto* d = setup.space.find("epochs")) {
-      LMSWEEP_CHECK(setup.config.scheduler == sweep::SchedulerKind::None,
-                    "{}: 'epochs' is a [space] dimension and scheduler = asha: ASHA needs one epoch budget; sweep "
-                    "epochs with scheduler = none", config);
-      (void)d;
-    }
-    nlohmann::json shared = method_options(base);
-    for (const char* k : {"weights", "arch", "bpe", "data-root", "train", "test", "labels", "synthetic"})
-      shared[k] = get_train_option(base, k);
-    for (const auto& dim : setup.space.dimensions()) shared.erase(dim.name);
-    setup.base_options = shared;
+    setup = read_setup(args, vm, mpi.size(), base);
   } catch (const Error& e) {
     return fail_all(e.what());
   }
@@ -105,12 +154,7 @@ int run_sweep(int argc, const char* const argv[]) {
   nlohmann::json ready = {{"ok", true}};
   if (root) {
     try {
-      resolve_synthetic(base);
-      // The first trial's options must be valid: catches missing paths before any dispatch.
-      sweep::PointSampler sampler(setup.space, setup.config);
-      check_before_first_trial(base, setup, sampler, fake_epoch_seconds >= 0);
-      coordinator = std::make_unique<sweep::Coordinator>(setup, log);
-      coordinator->prepare();
+      coordinator = prepare_study(base, setup, args.fake_epoch_seconds >= 0, log);
     } catch (const Error& e) {
       ready = {{"ok", false}, {"error", e.what()}};
     }
@@ -123,8 +167,8 @@ int run_sweep(int argc, const char* const argv[]) {
   sweep::install_crash_notes(sweep::crash_notes_path(setup.db_path));
   auto channels = dist::Channels::create(MPI_COMM_WORLD);
   std::thread coordinator_thread;
-  if (root) coordinator->set_stop_check([] { return stop_requested(); });
-  if (root)
+  if (root) {
+    coordinator->set_stop_check([] { return stop_requested(); });
     coordinator_thread = std::thread([&] {
       try {
         coordinator->run(channels);
@@ -133,11 +177,12 @@ int run_sweep(int argc, const char* const argv[]) {
         MPI_Abort(MPI_COMM_WORLD, 1);  // the protocol cannot go on; the database is consistent
       }
     });
+  }
   sweep::WorkerSetup ws;
   ws.base = base;
   ws.study = setup.config.name;
   ws.gpus_per_trial = setup.config.gpus_per_trial;
-  ws.fake_epoch_seconds = fake_epoch_seconds;
+  ws.fake_epoch_seconds = args.fake_epoch_seconds;
   ws.stop_requested = [] { return stop_requested(); };
   ws.watchdog_seconds = setup.config.watchdog_seconds;
   ws.faults = faults;
@@ -147,18 +192,7 @@ int run_sweep(int argc, const char* const argv[]) {
   if (root) {
     coordinator_thread.join();
     stopped = stopped || coordinator->stopped();
-    if (!stopped && coordinator->done_this_run() > 0 && coordinator->failed_this_run() == coordinator->done_this_run()) {
-      std::cerr << fmt::format("lmsweep sweep: error: every trial of this run failed ({} of {}; {}): fix the cause "
-                               "and rerun with --retry-failed\n",
-                               coordinator->failed_this_run(), coordinator->done_this_run(), coordinator->first_error());
-      exit_code = 1;
-    }
-    coordinator.reset();  // releases the database lease
-    auto store = db::Store::open_read_only(setup.db_path);
-    BestOptions bo;
-    bo.study = setup.config.name;
-    bo.top = 5;
-    std::cout << "\n" << best_report(store, bo);
+    exit_code = finish_study(std::move(coordinator), setup, stopped);
   }
   // Tell every rank whether the sweep was stopped: a preempted job exits with
   // kExitRequeue so that its batch script requeues it (slurm/).
