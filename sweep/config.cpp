@@ -68,7 +68,8 @@ Enum parse_enum(const std::string& text, const std::string& what,
 }
 
 const std::vector<std::pair<const char*, SamplingMethod>> kMethods = {
-    {"grid", SamplingMethod::Grid}, {"random", SamplingMethod::Random}, {"sobol", SamplingMethod::Sobol}};
+    {"grid", SamplingMethod::Grid}, {"random", SamplingMethod::Random}, {"sobol", SamplingMethod::Sobol},
+    {"tpe", SamplingMethod::Tpe}};
 const std::vector<std::pair<const char*, Objective>> kObjectives = {
     {"map", Objective::Map}, {"map_head", Objective::MapHead},
     {"map_middle", Objective::MapMiddle}, {"map_tail", Objective::MapTail}};
@@ -224,6 +225,7 @@ nlohmann::json SweepConfig::to_json() const {
                         {"grace", grace},
                         {"reduction", reduction},
                         {"grid_points", grid_points},
+                        {"n_startup_trials", n_startup_trials},
                         {"watchdog_seconds", watchdog_seconds},
                         {"max_attempts", max_attempts},
                         {"lease_seconds", lease_seconds}};
@@ -233,7 +235,7 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
   static const std::vector<std::string> kKeys = {"name",      "method",    "trials",
                                                  "seed",      "gpus_per_trial", "objective",
                                                  "scheduler", "grace",     "reduction",
-                                                 "grid_points", "watchdog_seconds",
+                                                 "grid_points", "n_startup_trials", "watchdog_seconds",
                                                  "max_attempts", "lease_seconds"};
   SweepConfig cfg;
   std::set<std::string> seen;
@@ -271,6 +273,8 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                     kv.value);
     } else if (key == "grid_points") {
       cfg.grid_points = static_cast<int>(parse_int(kv, label, 2, 1 << 20));
+    } else if (key == "n_startup_trials") {
+      cfg.n_startup_trials = static_cast<int>(parse_int(kv, label, 0, 1 << 20));
     } else if (key == "watchdog_seconds") {
       cfg.watchdog_seconds = parse_real(kv, label);
     } else if (key == "max_attempts") {

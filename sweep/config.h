@@ -49,11 +49,11 @@ IniFile parse_ini_text(const std::string& text, const std::string& path);
 // Removes an inline `;`/`#` comment (see above) and trims the result.
 std::string strip_inline_comment(const std::string& text);
 
-enum class SamplingMethod { Grid, Random, Sobol };
+enum class SamplingMethod { Grid, Random, Sobol, Tpe };
 enum class Objective { Map, MapHead, MapMiddle, MapTail };
 enum class SchedulerKind { None, Asha };
 
-std::string to_string(SamplingMethod method);  // "grid" | "random" | "sobol"
+std::string to_string(SamplingMethod method);  // "grid" | "random" | "sobol" | "tpe"
 std::string to_string(Objective objective);    // "map" | "map_head" | "map_middle" | "map_tail"
 std::string to_string(SchedulerKind kind);     // "none" | "asha"
 // Inverses; throw lmsweep::Error listing the valid names. `what` names the value in the error.
@@ -76,6 +76,7 @@ struct SweepConfig {
   int grace = 5;                    // ASHA: first rung, in epochs
   double reduction = 2.0;           // ASHA: reduction factor (> 1)
   int grid_points = 3;              // grid: values per uniform / loguniform / int range (>= 2)
+  int n_startup_trials = 10;        // tpe: Sobol points before the estimator takes over
   // Fault tolerance (sweep/protocol.h): a trial whose group makes no step for this long is
   // failed (0: auto, 10x the slowest step or evaluation seen, at least kWatchdogFloorSeconds);
   // a trial running each time its job died this many times is failed, not rerun; a lease not

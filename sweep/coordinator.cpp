@@ -18,6 +18,7 @@
 #include "db/epoch_json.h"
 #include "dist/mpi_channel.h"
 #include "sweep/protocol.h"
+#include "sweep/tpe.h"
 
 namespace lmsweep::sweep {
 namespace {
@@ -162,7 +163,8 @@ void Coordinator::prepare() {
   const int64_t requeued = requeue_dead_job_trials(&crash_failed);
   store_->requeue(study_id_, db::TrialStatus::Running);
   const int64_t retried = setup_.retry_failed ? store_->requeue(study_id_, db::TrialStatus::Failed) : 0;
-  {
+  // TPE's points depend on the results: its trials are added when they are handed out.
+  if (cfg.method != SamplingMethod::Tpe) {
     auto tx = store_->transaction();
     for (int64_t k = 0; k < sampler_->num_trials(); ++k) {
       if (store_->find_trial(study_id_, k)) continue;
@@ -172,6 +174,7 @@ void Coordinator::prepare() {
   }
   int64_t completed = 0, kept = 0;
   for (const auto& t : store_->trials(study_id_)) {
+    next_number_ = std::max(next_number_, t.number + 1);
     if (t.number >= sampler_->num_trials()) continue;
     if (t.status == db::TrialStatus::Pending || t.status == db::TrialStatus::Interrupted) queue_.push_back(t.id);
     else ++kept;
@@ -191,7 +194,8 @@ void Coordinator::prepare() {
   }
   log_(fmt::format("sweep '{}': {} trials ({} {}, seed {}), {} rank group(s) of {}; {} to run{}{}", cfg.name,
                    sampler_->num_trials(), to_string(cfg.method), setup_.space.size() == 1 ? "dimension" : "dimensions",
-                   cfg.seed, setup_.num_groups, cfg.gpus_per_trial, queue_.size(),
+                   cfg.seed, setup_.num_groups, cfg.gpus_per_trial,
+                   queue_.size() + static_cast<size_t>(std::max<int64_t>(0, sampler_->num_trials() - next_number_)),
                    kept ? fmt::format(", {} kept from earlier runs ({} completed)", kept, completed) : "",
                    requeued ? fmt::format(", {} requeued after a stopped job", requeued) : "") +
        (retried ? fmt::format(", {} failed trial(s) to run again (--retry-failed)", retried) : ""));
@@ -224,6 +228,7 @@ void Coordinator::run(const dist::Channels& channels) {
 }
 
 bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m) {
+  if (queue_.empty() && !stopping_ && next_number_ < sampler_->num_trials()) queue_.push_back(suggest_next_trial());
   if (queue_.empty() || stopping_) {
     dist::send_json(down, source, kShutdown, nlohmann::json::object());
     return true;
@@ -248,6 +253,43 @@ bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m)
   log_(fmt::format("trial {} -> group {} ({}){}", t.number, group, a.params.dump(),
                    t.attempts > 1 ? fmt::format(", attempt {}", t.attempts) : ""));
   return false;
+}
+
+std::vector<TpeObservation> Coordinator::tpe_history() {
+  std::vector<TpeObservation> history;
+  for (const auto& t : store_->trials(study_id_)) {
+    TpeObservation o;
+    switch (t.status) {
+      case db::TrialStatus::Completed: o.state = TpeObservation::State::Completed; break;
+      case db::TrialStatus::Pruned: o.state = TpeObservation::State::Pruned; break;
+      case db::TrialStatus::Failed: continue;  // as Optuna: a failed trial says nothing of its point
+      default: o.state = TpeObservation::State::Running;  // running, or about to run again: liars
+    }
+    o.point = point_from_json(nlohmann::json::parse(t.params_json));
+    o.number = t.number;
+    const auto epochs = store_->epochs(t.id);
+    o.epochs = static_cast<int64_t>(epochs.size());
+    bool any = false;
+    for (const auto& e : epochs) {
+      const double v = objective_value(e, setup_.config.objective);
+      if (std::isnan(v)) continue;
+      // Completed: the best epoch, as `best` ranks it; pruned: the last value it reached.
+      o.value = !any || o.state == TpeObservation::State::Pruned ? v : std::max(o.value, v);
+      any = true;
+    }
+    if (o.state != TpeObservation::State::Running && !any) continue;  // no value to learn from
+    history.push_back(std::move(o));
+  }
+  return history;
+}
+
+int64_t Coordinator::suggest_next_trial() {
+  const int64_t k = next_number_++;
+  const auto history = tpe_history();
+  TpeOptions options;
+  options.n_startup_trials = setup_.config.n_startup_trials;
+  const Point p = suggest_tpe(setup_.space, history, options, sampler_->seed(k), sampler_->point(k));
+  return store_->add_trial(study_id_, k, to_json(p).dump(), static_cast<int64_t>(sampler_->seed(k))).id;
 }
 
 void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {

@@ -16,6 +16,7 @@
 #include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
 #include "sweep/search_space.h"
+#include "sweep/tpe.h"
 
 namespace lmsweep::sweep {
 
@@ -64,6 +65,8 @@ class Coordinator {
   void take_lease();
   void renew_lease_if_due();
   int64_t requeue_dead_job_trials(int64_t* failed);  // returns how many were requeued
+  int64_t suggest_next_trial();                       // tpe: adds trial next_number_, returns its id
+  std::vector<TpeObservation> tpe_history();
 
   SweepSetup setup_;
   std::function<void(const std::string&)> log_;
@@ -72,6 +75,7 @@ class Coordinator {
   std::unique_ptr<AshaScheduler> asha_;
   int64_t study_id_ = 0;
   std::vector<int64_t> queue_;  // trial ids to run, by number
+  int64_t next_number_ = 0;     // the next trial to add (tpe adds them as it hands them out)
   struct Running {
     int64_t number = 0;
     int group = 0;

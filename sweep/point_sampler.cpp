@@ -261,18 +261,19 @@ PointSampler::PointSampler(SearchSpace space, const SweepConfig& config)
       break;
     }
     case SamplingMethod::Random:
-    case SamplingMethod::Sobol: {
+    case SamplingMethod::Sobol:
+    case SamplingMethod::Tpe: {  // tpe: the Sobol design for its startup points
       LMSWEEP_CHECK(config.trials > 0, "[sweep] trials is missing; method = {} needs the number "
                     "of trials (trials = 100)", to_string(method_));
       num_trials_ = config.trials;
       for (const auto& d : dims) name_hash_.push_back(fnv1a(d.name));
-      if (method_ == SamplingMethod::Sobol) {
+      if (method_ != SamplingMethod::Random) {
         int n = 0;
         for (const auto& d : dims) sobol_dim_.push_back(d.dist == Distribution::Fixed ? -1 : n++);
         LMSWEEP_CHECK(n <= SobolSequence::kMaxDimensions,
-                      "[sweep] method = sobol supports up to {} varying dimensions, the space has "
-                      "{} ({}); use method = random", SobolSequence::kMaxDimensions, n,
-                      dimension_list(space_));
+                      "[sweep] method = {} supports up to {} varying dimensions (its design is a "
+                      "Sobol sequence), the space has {} ({}); use method = random", to_string(method_),
+                      SobolSequence::kMaxDimensions, n, dimension_list(space_));
         if (n > 0) sobol_.emplace(n, hash_words({kSobolTag, seed_}));
       }
       break;
@@ -305,7 +306,8 @@ Point PointSampler::point(int64_t k) const {
         p.emplace_back(dims[d].name, value_at(dims[d], u));
       }
       break;
-    case SamplingMethod::Sobol: {
+    case SamplingMethod::Sobol:
+    case SamplingMethod::Tpe: {
       const std::vector<double> u =
           sobol_ ? sobol_->point(static_cast<uint64_t>(k)) : std::vector<double>{};
       for (size_t d = 0; d < dims.size(); ++d) {

@@ -10,6 +10,8 @@
 //           by a linear matrix scramble and a digital shift drawn from the seed (as scipy's
 //           default scramble=True). Both keep the net property: the first 2^m points put one
 //           point in each of the 2^m equal cells of every dimension.
+//   tpe     point(k) is the Sobol design point; the coordinator uses it for the first
+//           n_startup_trials trials and then asks suggest_tpe (tpe.h) with the study's history.
 //   grid    the cartesian product of each dimension's values: choice lists its values, fixed
 //           its value, uniform `grid_points` linear values from low to high, loguniform
 //           geometric ones, int linear ones rounded and de-duplicated. Trial k is the k-th

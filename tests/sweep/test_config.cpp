@@ -139,8 +139,8 @@ TEST(SweepConfig, BadInputErrors) {
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"trails", "3"}}),
                {"unknown key 'trails'", "valid: name, method, trials"});
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"trials", "4"}}), {"trials", "twice"});
-  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"method", "tpe"}}),
-               {"method", "'tpe'", "grid | random | sobol"});
+  expect_error(parse({{"name", "a"}, {"trials", "3"}, {"method", "bayes"}}),
+               {"method", "'bayes'", "grid | random | sobol | tpe"});
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"objective", "acc"}}),
                {"objective", "map | map_head | map_middle | map_tail"});
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"scheduler", "hyperband"}}),

@@ -48,6 +48,31 @@ TEST(SweepMpi, RandomSweepRunsEveryTrial) {
   EXPECT_NE(r.output.find("Best configuration per study"), std::string::npos);
 }
 
+// method = tpe: Sobol design points first, then points suggested from the results as groups ask
+// for trials (running trials as liars), every one distinct; resumable like the others.
+TEST(SweepMpi, TpeSweepRunsEveryTrial) {
+  const auto dir = temp_dir("mpi_tpe");
+  write(dir / "s.ini", fake_config("tpe", "tpe", 16, "n_startup_trials = 5", kSpace, 2));
+  const auto r = run("cd " + dir.string() + " && " + mpirun(3) + kExe +
+                     " sweep --config s.ini --db s.db --fake-epoch-seconds 0.02");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("16 trials (tpe"), std::string::npos) << r.output;
+  const auto rows = trials(dir / "s.db", "tpe");
+  ASSERT_EQ(rows.size(), 16u);
+  std::set<std::string> points;
+  for (const auto& [k, t] : rows) {
+    EXPECT_EQ(t.status, "completed") << "trial " << k;
+    points.insert(t.params);
+  }
+  EXPECT_EQ(points.size(), 16u) << "two trials got the same point";
+  // Extending the study adds trials suggested from all 16.
+  write(dir / "s.ini", fake_config("tpe", "tpe", 20, "n_startup_trials = 5", kSpace, 2));
+  const auto more = run("cd " + dir.string() + " && " + kExe + " sweep --config s.ini --db s.db --fake-epoch-seconds 0");
+  ASSERT_EQ(more.status, 0) << more.output;
+  EXPECT_NE(more.output.find("4 to run, 16 kept"), std::string::npos) << more.output;
+  EXPECT_EQ(count_status(trials(dir / "s.db", "tpe"), "completed"), 20);
+}
+
 TEST(SweepMpi, GridCoversTheGrid) {
   const auto dir = temp_dir("mpi_grid");
   write(dir / "s.ini", fake_config("grid", "grid", 0, "grid_points = 3",

@@ -1,0 +1,257 @@
+#include "sweep/tpe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+
+namespace lmsweep::sweep {
+namespace {
+
+constexpr double kLogFloor = -1e300;
+
+// Counter-based draws: (seed, counter) -> bits, so a suggestion is a function of its seed.
+class Draws {
+ public:
+  explicit Draws(uint64_t seed) : seed_(splitmix64(seed ^ 0x7465u)) {}
+  double uniform() { return to_unit_interval(splitmix64(seed_ + ++counter_)); }
+  double normal() {  // Box-Muller
+    const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  }
+
+ private:
+  uint64_t seed_, counter_ = 0;
+};
+
+double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+double log_sum_exp(const std::vector<double>& v) {
+  const double m = *std::max_element(v.begin(), v.end());
+  if (!std::isfinite(m)) return m;
+  double s = 0;
+  for (double x : v) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+// A non-fixed dimension in the estimator's domain.
+struct Axis {
+  const Dimension* dim = nullptr;
+  bool categorical = false, integer = false, log_scale = false;
+  double low = 0, high = 0;  // of the domain: log for loguniform, widened by 0.5 for int
+};
+
+Axis axis_of(const Dimension& d) {
+  Axis a;
+  a.dim = &d;
+  a.categorical = d.dist == Distribution::Choice;
+  a.integer = d.dist == Distribution::IntUniform;
+  a.log_scale = d.dist == Distribution::LogUniform;
+  a.low = a.log_scale ? std::log(d.low) : d.low - (a.integer ? 0.5 : 0.0);
+  a.high = a.log_scale ? std::log(d.high) : d.high + (a.integer ? 0.5 : 0.0);
+  return a;
+}
+
+// A value of the axis as the estimator sees it: a choice's index, or the domain coordinate.
+double encode(const Axis& a, const ParamValue& v) {
+  if (a.categorical) {
+    const auto& values = a.dim->values;
+    const auto it = std::find(values.begin(), values.end(), v);
+    LMSWEEP_CHECK(it != values.end(), "tpe: {} = {} is not one of its choices", a.dim->name, to_flag_value(v));
+    return static_cast<double>(it - values.begin());
+  }
+  return a.log_scale ? std::log(v.as_double()) : v.as_double();
+}
+
+ParamValue decode(const Axis& a, double x) {
+  const Dimension& d = *a.dim;
+  if (a.categorical) return d.values[static_cast<size_t>(x)];
+  if (a.integer) return static_cast<int64_t>(std::clamp(std::round(x), d.low, d.high));
+  return std::clamp(a.log_scale ? std::exp(x) : x, d.low, d.high);
+}
+
+// One group's mixture: kernel i < n is observation i, kernel n the prior.
+struct Mixture {
+  std::vector<double> log_weight;                        // [kernel]
+  std::vector<std::vector<double>> mu, sigma;            // [axis][kernel] (numerical axes)
+  std::vector<std::vector<std::vector<double>>> probs;   // [axis][kernel][choice] (choice axes)
+};
+
+Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vector<double>>& obs,
+                      const TpeOptions& o) {
+  const int n = static_cast<int>(obs.size());
+  Mixture m;
+  std::vector<double> w = tpe_weights(n);
+  w.push_back(o.prior_weight);
+  double total = 0;
+  for (double x : w) total += x;
+  for (double x : w) m.log_weight.push_back(std::log(x / total));
+  m.mu.resize(axes.size());
+  m.sigma.resize(axes.size());
+  m.probs.resize(axes.size());
+  const double bandwidth = 0.2 * std::pow(std::max(n, 1), -1.0 / (static_cast<double>(axes.size()) + 4));
+  for (size_t a = 0; a < axes.size(); ++a) {
+    const Axis& ax = axes[a];
+    if (ax.categorical) {
+      const size_t k = ax.dim->values.size();
+      for (int i = 0; i <= n; ++i) {
+        std::vector<double> p(k, o.prior_weight / static_cast<double>(k));
+        if (i < n) p[static_cast<size_t>(obs[i][a])] += 1;
+        double s = 0;
+        for (double x : p) s += x;
+        for (double& x : p) x /= s;
+        m.probs[a].push_back(std::move(p));
+      }
+      continue;
+    }
+    const double range = ax.high - ax.low;
+    const double min_sigma = range / std::min(100.0, 1.0 + (n + 1)), max_sigma = range;  // the magic clip
+    for (int i = 0; i < n; ++i) {
+      m.mu[a].push_back(obs[i][a]);
+      m.sigma[a].push_back(std::clamp(bandwidth * range, min_sigma, max_sigma));
+    }
+    m.mu[a].push_back(0.5 * (ax.low + ax.high));
+    m.sigma[a].push_back(range);
+  }
+  return m;
+}
+
+// log of kernel i's density (choice: probability) of x on axis a.
+double log_kernel(const Mixture& m, const Axis& ax, size_t a, size_t i, double x) {
+  if (ax.categorical) return std::log(std::max(m.probs[a][i][static_cast<size_t>(x)], 1e-300));
+  const double mu = m.mu[a][i], s = m.sigma[a][i];
+  const double z = normal_cdf((ax.high - mu) / s) - normal_cdf((ax.low - mu) / s);
+  if (ax.integer) {  // the mass of x's bin
+    const double p = normal_cdf((x + 0.5 - mu) / s) - normal_cdf((x - 0.5 - mu) / s);
+    return std::log(std::max(p, 1e-300)) - std::log(std::max(z, 1e-300));
+  }
+  const double u = (x - mu) / s;
+  return -0.5 * u * u - std::log(s * std::sqrt(2 * M_PI)) - std::log(std::max(z, 1e-300));
+}
+
+double log_density(const Mixture& m, const std::vector<Axis>& axes, const std::vector<double>& x) {
+  std::vector<double> terms(m.log_weight.size());
+  for (size_t i = 0; i < terms.size(); ++i) {
+    double t = m.log_weight[i];
+    for (size_t a = 0; a < axes.size(); ++a) t += log_kernel(m, axes[a], a, i, x[a]);
+    terms[i] = std::max(t, kLogFloor);
+  }
+  return log_sum_exp(terms);
+}
+
+size_t draw_index(const std::vector<double>& log_p, Draws& draws) {
+  double u = draws.uniform(), acc = 0;
+  for (size_t i = 0; i < log_p.size(); ++i) {
+    acc += std::exp(log_p[i]);
+    if (u < acc) return i;
+  }
+  return log_p.size() - 1;
+}
+
+// One draw from the mixture: a kernel, then each axis from it (numerical: truncated normal by
+// rejection, at worst a uniform draw in the domain).
+std::vector<double> draw(const Mixture& m, const std::vector<Axis>& axes, Draws& draws) {
+  const size_t i = draw_index(m.log_weight, draws);
+  std::vector<double> x(axes.size());
+  for (size_t a = 0; a < axes.size(); ++a) {
+    const Axis& ax = axes[a];
+    if (ax.categorical) {
+      std::vector<double> lp;
+      for (double p : m.probs[a][i]) lp.push_back(std::log(std::max(p, 1e-300)));
+      x[a] = static_cast<double>(draw_index(lp, draws));
+      continue;
+    }
+    double v = std::numeric_limits<double>::quiet_NaN();
+    for (int attempt = 0; attempt < 100 && !(v >= ax.low && v <= ax.high); ++attempt)
+      v = m.mu[a][i] + m.sigma[a][i] * draws.normal();
+    if (!(v >= ax.low && v <= ax.high)) v = ax.low + draws.uniform() * (ax.high - ax.low);
+    x[a] = ax.integer ? std::clamp(std::round(v), ax.dim->low, ax.dim->high) : v;
+  }
+  return x;
+}
+
+// Best first: completed by value, pruned by (epochs reached desc, value), running last.
+bool better(const TpeObservation& a, const TpeObservation& b, bool maximize) {
+  auto rank = [](const TpeObservation& o) {
+    return o.state == TpeObservation::State::Completed ? 0 : o.state == TpeObservation::State::Pruned ? 1 : 2;
+  };
+  if (rank(a) != rank(b)) return rank(a) < rank(b);
+  if (a.state == TpeObservation::State::Pruned && a.epochs != b.epochs) return a.epochs > b.epochs;
+  if (a.state != TpeObservation::State::Running && a.value != b.value)
+    return maximize ? a.value > b.value : a.value < b.value;
+  return a.number < b.number;
+}
+
+}  // namespace
+
+int tpe_gamma(int n) { return std::min(static_cast<int>(std::ceil(0.1 * n)), 25); }
+
+std::vector<double> tpe_weights(int n) {
+  if (n < 25) return std::vector<double>(static_cast<size_t>(n), 1.0);
+  std::vector<double> w;
+  const int ramp = n - 25;
+  for (int i = 0; i < ramp; ++i)  // numpy.linspace(1 / n, 1.0, num=n - 25)
+    w.push_back(ramp == 1 ? 1.0 / n : 1.0 / n + (1.0 - 1.0 / n) * i / (ramp - 1));
+  w.insert(w.end(), 25, 1.0);
+  return w;
+}
+
+Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& history, const TpeOptions& options,
+                  uint64_t seed, const Point& startup) {
+  const auto finished = std::count_if(history.begin(), history.end(), [](const TpeObservation& o) {
+    return o.state != TpeObservation::State::Running;
+  });
+  if (finished < options.n_startup_trials) return startup;
+  std::vector<Axis> axes;
+  for (const auto& d : space.dimensions())
+    if (d.dist != Distribution::Fixed) axes.push_back(axis_of(d));
+  std::vector<const TpeObservation*> order;
+  for (const auto& o : history) order.push_back(&o);
+  std::sort(order.begin(), order.end(),
+            [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, options.maximize); });
+  const size_t n_below = static_cast<size_t>(tpe_gamma(static_cast<int>(order.size())));
+  // Each group in trial order, so that the age weights fall on the oldest.
+  auto encode_group = [&](size_t from, size_t to) {
+    std::vector<const TpeObservation*> group(order.begin() + static_cast<std::ptrdiff_t>(from),
+                                             order.begin() + static_cast<std::ptrdiff_t>(to));
+    std::sort(group.begin(), group.end(), [](const auto* a, const auto* b) { return a->number < b->number; });
+    std::vector<std::vector<double>> out;
+    for (const auto* o : group) {
+      std::vector<double> x;
+      for (const auto& ax : axes) {
+        const ParamValue* v = find_value(o->point, ax.dim->name);
+        LMSWEEP_CHECK(v, "tpe: trial {} has no value of {}", o->number, ax.dim->name);
+        x.push_back(encode(ax, *v));
+      }
+      out.push_back(std::move(x));
+    }
+    return out;
+  };
+  const Mixture below = build_mixture(axes, encode_group(0, n_below), options);
+  const Mixture above = build_mixture(axes, encode_group(n_below, order.size()), options);
+  Draws draws(seed);
+  std::vector<double> best;
+  double best_score = -std::numeric_limits<double>::infinity();
+  for (int c = 0; c < options.n_ei_candidates; ++c) {
+    std::vector<double> x = draw(below, axes, draws);
+    const double score = log_density(below, axes, x) - log_density(above, axes, x);
+    if (best.empty() || score > best_score) {
+      best = std::move(x);
+      best_score = score;
+    }
+  }
+  Point p;
+  size_t a = 0;
+  for (const auto& d : space.dimensions()) {
+    if (d.dist == Distribution::Fixed) {
+      p.emplace_back(d.name, d.values.at(0));
+    } else {
+      p.emplace_back(d.name, decode(axes[a], best[a]));
+      ++a;
+    }
+  }
+  return p;
+}
+
+}  // namespace lmsweep::sweep

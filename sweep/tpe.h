@@ -1,0 +1,54 @@
+#pragma once
+// The Tree-structured Parzen Estimator (Bergstra et al. 2011), multivariate, with Optuna's
+// semantics (optuna/samplers/_tpe/sampler.py, parzen_estimator.py, v3/v4 defaults):
+//  - the first n_startup_trials points come from the study's Sobol design (PointSampler);
+//  - observations, best first: completed trials by value, then pruned ones by the epoch they
+//    reached (later first) and their last value, then running ones (the constant liar: counted
+//    among the worst, so parallel groups are not sent to the same place); failed ones are left
+//    out. The best gamma(n) = min(ceil(0.1 n), 25) form l(x), the rest g(x);
+//  - each group is a mixture with one kernel per observation and a prior kernel (weight
+//    prior_weight); observations weigh by age as Optuna's default_weights (the 25 newest 1,
+//    older ones on a ramp down to 1/n);
+//  - numerical dimensions: truncated Gaussians in the dimension's own scale (log for
+//    loguniform), sigma = 0.2 n^(-1/(d+4)) (high - low) (multivariate), clipped to
+//    [(high - low) / min(100, 1 + n), high - low] (the magic clip); the prior N((low+high)/2,
+//    high - low). Integers are bins of width 1 ([low - 0.5, high + 0.5]);
+//  - choice dimensions: per observation prior_weight / n on every value plus 1 on its own;
+//  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins.
+// Deterministic in (history, seed): the same history gives the same point. Torch-free.
+#include <cstdint>
+#include <vector>
+
+#include "sweep/point_sampler.h"
+#include "sweep/search_space.h"
+
+namespace lmsweep::sweep {
+
+struct TpeObservation {
+  enum class State { Completed, Pruned, Running };
+  Point point;
+  State state = State::Completed;
+  double value = 0;    // the objective (completed: the trial's best; pruned: its last); ignored for running
+  int64_t epochs = 0;  // reached (orders pruned trials)
+  int64_t number = 0;  // the trial number (orders observations by age)
+};
+
+struct TpeOptions {
+  int n_startup_trials = 10;
+  int n_ei_candidates = 24;
+  double prior_weight = 1.0;
+  bool maximize = true;
+};
+
+// Optuna's defaults: gamma(n) = min(ceil(0.1 n), 25); weights(n): ones for n < 25, else a ramp
+// from 1/n to 1 over the n - 25 oldest and ones for the 25 newest (oldest first).
+int tpe_gamma(int n);
+std::vector<double> tpe_weights(int n);
+
+// The point TPE suggests from `history` (Completed and Pruned observations count toward
+// n_startup_trials), with `seed` for its draws. `startup` is the point used while the history
+// is too short (the Sobol design point of this trial).
+Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& history, const TpeOptions& options,
+                  uint64_t seed, const Point& startup);
+
+}  // namespace lmsweep::sweep
