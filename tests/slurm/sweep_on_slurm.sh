@@ -50,7 +50,9 @@ wait_for() {
   done
 }
 
-if [ "$MODE" = complete ]; then TRIALS=3; EPOCHS=2; else TRIALS=4; EPOCHS=6; fi
+# requeue: epochs long enough that the requeue lands while the trial it waited for still runs
+# (an epoch of this tiny model takes ~0.2 s).
+if [ "$MODE" = complete ]; then TRIALS=3; EPOCHS=2; else TRIALS=4; EPOCHS=20; fi
 cat > "$WORK/sweep.ini" <<INI
 [sweep]
 name = slurm
@@ -87,11 +89,12 @@ if [ "$MODE" = complete ]; then
   exit 0
 fi
 
-# requeue: wait until a trial has completed and another is past its first epoch.
+# requeue: wait until a trial has completed and another is past its first epoch, with at
+# least 12 epochs to go.
 running_past_epoch_1() {
   [ "$(count "SELECT count(*) FROM trials WHERE status='completed'")" -ge 1 ] &&
     [ "$(count "SELECT count(*) FROM trials t WHERE t.status='running' AND
-           (SELECT max(epoch) FROM epochs e WHERE e.trial_id = t.id) >= 1")" -ge 1 ]
+           (SELECT max(epoch) FROM epochs e WHERE e.trial_id = t.id) BETWEEN 1 AND $((EPOCHS - 12))")" -ge 1 ]
 }
 wait_for 240 "a completed trial and a running one past epoch 1" running_past_epoch_1
 timeout 10 scontrol requeue "$JOB"
