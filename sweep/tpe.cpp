@@ -71,6 +71,30 @@ ParamValue decode(const Axis& a, double x) {
   return std::clamp(a.log_scale ? std::exp(x) : x, d.low, d.high);
 }
 
+// Optuna's bandwidths (parzen_estimator.py, _calculate_numerical_distributions): each kernel
+// as wide as the larger gap to its neighbours among the observations and the two bounds, the
+// outermost ones by their inner gap only (consider_endpoints = False), then the magic clip to
+// [(high - low) / min(100, 1 + kernels), high - low], the prior counted among the kernels.
+std::vector<double> neighbour_sigmas(const std::vector<double>& mus, double low, double high) {
+  const size_t n = mus.size();
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return mus[x] < mus[y]; });
+  std::vector<double> e{low};  // sorted, with the bounds
+  for (size_t i : order) e.push_back(mus[i]);
+  e.push_back(high);
+  std::vector<double> sorted_sigma(n);
+  for (size_t i = 0; i < n; ++i) sorted_sigma[i] = std::max(e[i + 1] - e[i], e[i + 2] - e[i + 1]);
+  if (n >= 2) {
+    sorted_sigma[0] = e[2] - e[1];
+    sorted_sigma[n - 1] = e[n] - e[n - 1];
+  }
+  const double min_sigma = (high - low) / std::min(100.0, 1.0 + static_cast<double>(n + 1)), max_sigma = high - low;
+  std::vector<double> sigma(n);
+  for (size_t i = 0; i < n; ++i) sigma[order[i]] = std::clamp(sorted_sigma[i], min_sigma, max_sigma);
+  return sigma;
+}
+
 // One group's mixture: kernel i < n is observation i, kernel n the prior.
 struct Mixture {
   std::vector<double> log_weight;                        // [kernel]
@@ -90,13 +114,12 @@ Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vect
   m.mu.resize(axes.size());
   m.sigma.resize(axes.size());
   m.probs.resize(axes.size());
-  const double bandwidth = 0.2 * std::pow(std::max(n, 1), -1.0 / (static_cast<double>(axes.size()) + 4));
   for (size_t a = 0; a < axes.size(); ++a) {
     const Axis& ax = axes[a];
     if (ax.categorical) {
       const size_t k = ax.dim->values.size();
       for (int i = 0; i <= n; ++i) {
-        std::vector<double> p(k, o.prior_weight / static_cast<double>(k));
+        std::vector<double> p(k, o.prior_weight / static_cast<double>(n + 1));  // prior_weight / kernels
         if (i < n) p[static_cast<size_t>(obs[i][a])] += 1;
         double s = 0;
         for (double x : p) s += x;
@@ -106,11 +129,10 @@ Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vect
       continue;
     }
     const double range = ax.high - ax.low;
-    const double min_sigma = range / std::min(100.0, 1.0 + (n + 1)), max_sigma = range;  // the magic clip
-    for (int i = 0; i < n; ++i) {
-      m.mu[a].push_back(obs[i][a]);
-      m.sigma[a].push_back(std::clamp(bandwidth * range, min_sigma, max_sigma));
-    }
+    std::vector<double> mus;
+    for (int i = 0; i < n; ++i) mus.push_back(obs[i][a]);
+    m.mu[a] = mus;
+    m.sigma[a] = neighbour_sigmas(mus, ax.low, ax.high);
     m.mu[a].push_back(0.5 * (ax.low + ax.high));
     m.sigma[a].push_back(range);
   }
@@ -210,7 +232,8 @@ Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& h
   for (const auto& o : history) order.push_back(&o);
   std::sort(order.begin(), order.end(),
             [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, options.maximize); });
-  const size_t n_below = static_cast<size_t>(tpe_gamma(static_cast<int>(order.size())));
+  // gamma counts the finished trials only; running ones (the liars) always sort last, into g.
+  const size_t n_below = std::min(order.size(), static_cast<size_t>(tpe_gamma(static_cast<int>(finished))));
   // Each group in trial order, so that the age weights fall on the oldest.
   auto encode_group = [&](size_t from, size_t to) {
     std::vector<const TpeObservation*> group(order.begin() + static_cast<std::ptrdiff_t>(from),

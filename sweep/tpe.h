@@ -5,7 +5,8 @@
 //  - observations, best first: completed trials by value, then pruned ones by the epoch they
 //    reached (later first) and their last value, then running ones (the constant liar: counted
 //    among the worst, so parallel groups are not sent to the same place); failed ones are left
-//    out. The best gamma(n) = min(ceil(0.1 n), 25) form l(x), the rest g(x);
+//    out. The best gamma(n) = min(ceil(0.1 n), 25), n the finished ones, form l(x), the rest
+//    (running ones among them) g(x);
 //  - each group is a mixture with one kernel per observation and a prior kernel (weight
 //    prior_weight); observations weigh by age as Optuna's default_weights (the 25 newest 1,
 //    older ones on a ramp down to 1/n);
@@ -13,7 +14,8 @@
 //    loguniform), sigma = 0.2 n^(-1/(d+4)) (high - low) (multivariate), clipped to
 //    [(high - low) / min(100, 1 + n), high - low] (the magic clip); the prior N((low+high)/2,
 //    high - low). Integers are bins of width 1 ([low - 0.5, high + 0.5]);
-//  - choice dimensions: per observation prior_weight / n on every value plus 1 on its own;
+//  - choice dimensions: per observation prior_weight / (n + 1) on every value plus 1 on its
+//    own, normalised; the prior uniform;
 //  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins.
 // Deterministic in (history, seed): the same history gives the same point. Torch-free.
 #include <cstdint>
