@@ -50,8 +50,8 @@ void print_sweep_help(const po::options_description& desc) {
                          "rank trains; groups of gpus_per_trial ranks train one trial with data parallelism. "
                          "Rerun the same command to resume a stopped sweep.", desc);
   std::cout << "\n[sweep] keys: name, method (grid|random|sobol|tpe), trials, seed, gpus_per_trial, objective "
-               "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, n_startup_trials, "
-               "watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
+               "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, "
+               "n_startup_trials, watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
                "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
                "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
 }

@@ -49,8 +49,9 @@ void check_data_files(const TrainOptions& o) {
     for (const auto& e : split.entries) {
       const fs::path image = fs::path(o.data_root) / e.path;
       std::error_code ec;
-      LMSWEEP_CHECK(fs::is_regular_file(image, ec), "{}:{}: image {} does not exist{}: fix --data-root or the split file",
-                    *file, e.line, image.string(), o.data_root.empty() ? "" : " (--data-root " + o.data_root + ")");
+      LMSWEEP_CHECK(fs::is_regular_file(image, ec),
+                    "{}:{}: image {} does not exist{}: fix --data-root or the split file", *file, e.line,
+                    image.string(), o.data_root.empty() ? "" : " (--data-root " + o.data_root + ")");
     }
   }
 }

@@ -1,22 +1,19 @@
 #include "sweep/coordinator.h"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
-#include <set>
 
 #include <fmt/format.h>
 
 #include "common/error.h"
 #include "common/host.h"
-#include "sweep/crash_notes.h"
 #include "db/epoch_json.h"
 #include "dist/mpi_channel.h"
+#include "sweep/crash_notes.h"
 #include "sweep/protocol.h"
 #include "sweep/tpe.h"
 

@@ -115,7 +115,8 @@ void Attempt::fire(FaultKind kind) {
   switch (kind) {
     case FaultKind::Throw: throw Error(fmt::format("LMSWEEP_FAULT throw at {}", where));
     case FaultKind::Abort: std::abort();
-    case FaultKind::Oom: (void)torch::empty({int64_t{1} << 50}, torch::TensorOptions(torch::kUInt8).device(w_.base.device));
+    case FaultKind::Oom:  // 1 PiB: beyond any machine, LibTorch's own allocation error
+      (void)torch::empty({int64_t{1} << 50}, torch::TensorOptions(torch::kUInt8).device(w_.base.device));
       break;
     case FaultKind::Hang:
       // A hung collective: no progress until the watchdog gives up on it.
@@ -249,7 +250,8 @@ void set_up(Worker& w, MPI_Comm world) {
   if (w.base.threads == 0) {
     // "All cores" means this rank's share of its node: ranks beside each other must not
     // oversubscribe the cores (OpenMP's spinning threads then slow everyone down).
-    w.base.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist::node_placement(world).size);
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    w.base.threads = std::max(1, cores / dist::node_placement(world).size);
   }
   const bool cuda = w.base.device.rfind("cuda", 0) == 0;
   // One GPU per rank, by node-local rank, current for this thread before any CUDA work
