@@ -93,9 +93,10 @@ CREATE TABLE class_ap(
 
 // Version 2 adds what keeps a sweep alive and alone: each trial's crash count (times its job
 // died while it ran), the ranks that run it (with the coordinator's last heartbeat), and the
-// writer's lease. A version-1 file is migrated by its first writer; readers take either.
+// writer's lease; and what a TPE trial's suggestion saw (suggestion_json). A version-1 file is migrated by its first writer; readers take either.
 constexpr const char* kSchemaV2 = R"sql(
 ALTER TABLE trials ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN suggestion_json TEXT;
 CREATE TABLE trial_ranks(
   trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
   rank     INTEGER NOT NULL,
@@ -1218,6 +1219,27 @@ bool Store::requeue_crashed(std::int64_t trial_id, int max_attempts, const std::
     const TrialInfo t = impl.trial_by_id(trial_id);
     tx.commit();
     return t.status == TrialStatus::Failed;
+  });
+}
+
+void Store::set_suggestion(std::int64_t trial_id, const std::string& json) {
+  impl_->require_writable();
+  const std::string text = canonical_json(json, fmt::format("suggestion of trial id {}", trial_id));
+  impl_->retry([&] {
+    Use s(impl_->c().cached("UPDATE trials SET suggestion_json = ? WHERE id = ?"));
+    s->bind_all(text, trial_id);
+    s->run();
+    LMSWEEP_CHECK(impl_->c().changes() == 1, "{}: no trial with id {}", path(), trial_id);
+  });
+}
+
+std::string Store::suggestion(std::int64_t trial_id) {
+  if (impl_->version < 2) return "";
+  return impl_->retry([&] {
+    Use s(impl_->c().cached("SELECT COALESCE(suggestion_json, '') FROM trials WHERE id = ?"));
+    s->bind(1, trial_id);
+    LMSWEEP_CHECK(s->step(), "{}: no trial with id {}", path(), trial_id);
+    return s->get_text(0);
   });
 }
 

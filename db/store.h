@@ -248,6 +248,10 @@ class Store {
   // once crashes reaches max_attempts. Returns true when it was marked failed.
   bool requeue_crashed(std::int64_t trial_id, int max_attempts, const std::string& error);
   int crashes(std::int64_t trial_id);  // 0 in a version-1 file
+  // What a suggested trial's point was computed from (TPE: the trials it saw), as JSON; "" when
+  // none was recorded.
+  void set_suggestion(std::int64_t trial_id, const std::string& json);
+  std::string suggestion(std::int64_t trial_id);
 
   // --- the writer's lease (one sweep per database; readers never need it)
   std::optional<LeaseInfo> lease();  // none when free (or in a version-1 file)

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -51,7 +52,7 @@ void print_sweep_help(const po::options_description& desc) {
                          "Rerun the same command to resume a stopped sweep.", desc);
   std::cout << "\n[sweep] keys: name, method (grid|random|sobol|tpe), trials, seed, gpus_per_trial, objective "
                "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, "
-               "n_startup_trials, watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
+               "n_startup_trials, window, watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
                "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
                "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
 }
@@ -209,18 +210,22 @@ int run_sweep(int argc, const char* const argv[]) {
 }
 
 int run_best(int argc, const char* const argv[]) {
-  std::string db_path = "lmsweep.db", study, objective, format = "table";
+  std::string db_path = "lmsweep.db", study, objective, format = "table", objectives = "map_head,map_tail";
   int64_t top = 10;
+  bool pareto = false;
   po::options_description desc("options");
   desc.add_options()("help,h", "this help")
       ("db", po::value(&db_path)->default_value(db_path), "results database")
       ("study", po::value(&study), "one study (default: every study)")
       ("objective", po::value(&objective), "map | map_head | map_middle | map_tail (default: the study's)")
       ("top", po::value(&top)->default_value(top), "trials listed (0: all)")
-      ("format", po::value(&format)->default_value(format), "table | csv | json | markdown");
+      ("format", po::value(&format)->default_value(format), "table | csv | json | markdown")
+      ("pareto", po::bool_switch(&pareto), "the Pareto front of --objectives: every (trial, epoch) no other one beats "
+       "in all of them, and its hypervolume")
+      ("objectives", po::value(&objectives)->default_value(objectives), "with --pareto: two or more maps, comma-separated");
   if (wants_help(argc, argv)) {
       std::cout << help_text("lmsweep best --db FILE [--study NAME] [--objective map_tail] [--top K] [--format "
-                             "table|csv|json|markdown]",
+                             "table|csv|json|markdown] [--pareto [--objectives map_head,map_tail]]",
                              "Trials ranked by their best epoch's objective, with their parameters and that epoch's "
                              "mAP total / head / middle / tail (the paper's Tables 3 and 1).", desc);
       return 0;
@@ -233,6 +238,11 @@ int run_best(int argc, const char* const argv[]) {
   if (!objective.empty()) o.objective = objective;
   o.top = top;
   o.format = format;
+  o.pareto = pareto;
+  o.objectives.clear();
+  std::stringstream list(objectives);
+  for (std::string item; std::getline(list, item, ',');)
+    if (!item.empty()) o.objectives.push_back(item);
   std::cout << best_report(store, o);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "sweep/pareto.h"
 
 namespace lmsweep::cli {
 namespace {
@@ -124,9 +125,110 @@ std::string render(const std::vector<std::string>& header, const std::vector<std
   return s.str();
 }
 
+std::optional<double> metric(const db::EpochRecord& e, const std::string& name) {
+  if (name == "map") return e.map;
+  if (name == "map_head") return e.map_head;
+  if (name == "map_middle") return e.map_middle;
+  if (name == "map_tail") return e.map_tail;
+  if (name == "map_single") return e.map_single;
+  if (name == "map_multi") return e.map_multi;
+  return std::nullopt;
+}
+
+struct FrontRow {
+  Row row;
+  std::vector<double> values;  // one per objective
+};
+
+// A study's non-dominated (trial, epoch) pairs, best first by the first objective.
+std::vector<FrontRow> study_front(db::Store& store, const db::StudyInfo& st, const std::vector<std::string>& objectives) {
+  std::vector<FrontRow> all;
+  for (const auto& t : store.trials(st.id))
+    for (const auto& e : store.epochs(t.id)) {
+      FrontRow f;
+      for (const auto& o : objectives)
+        if (const auto v = metric(e, o)) f.values.push_back(*v);
+      if (f.values.size() != objectives.size()) continue;  // an objective not recorded at this epoch
+      f.row = {st.name, t.number, std::string(db::to_string(t.status)), e.epoch, f.values[0],
+               nlohmann::json::parse(t.params_json.empty() ? "{}" : t.params_json), e};
+      all.push_back(std::move(f));
+    }
+  std::vector<std::vector<double>> points;
+  for (const auto& f : all) points.push_back(f.values);
+  std::vector<FrontRow> front;
+  for (size_t i : sweep::pareto_front(points)) front.push_back(all[i]);
+  std::stable_sort(front.begin(), front.end(), [](const auto& a, const auto& b) { return a.values[0] > b.values[0]; });
+  return front;
+}
+
+std::string pareto_report(db::Store& store, const BestOptions& options) {
+  LMSWEEP_CHECK(options.objectives.size() >= 2, "--objectives: give two or more, e.g. map_head,map_tail");
+  for (const auto& o : options.objectives)
+    LMSWEEP_CHECK(o == "map" || o == "map_head" || o == "map_middle" || o == "map_tail" || o == "map_single" ||
+                      o == "map_multi",
+                  "--objectives: '{}' is not a recorded mAP; valid: map, map_head, map_middle, map_tail, map_single, "
+                  "map_multi", o);
+  std::vector<FrontRow> rows;
+  std::vector<std::pair<std::string, double>> volumes;
+  for (const auto& st : selected_studies(store, options.study)) {
+    auto front = study_front(store, st, options.objectives);
+    std::vector<std::vector<double>> pts;
+    for (const auto& f : front) pts.push_back(f.values);
+    volumes.emplace_back(st.name, sweep::hypervolume(pts, std::vector<double>(options.objectives.size(), 0.0)));
+    rows.insert(rows.end(), front.begin(), front.end());
+  }
+  std::vector<Row> plain;
+  for (const auto& f : rows) plain.push_back(f.row);
+  const auto names = param_names(plain);
+  if (options.format == "json") {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& f : rows) {
+      nlohmann::json o = {{"study", f.row.study}, {"trial", f.row.trial}, {"status", f.row.status},
+                          {"epoch", f.row.epoch}, {"params", f.row.params}};
+      for (size_t k = 0; k < options.objectives.size(); ++k) o[options.objectives[k]] = f.values[k];
+      out.push_back(o);
+    }
+    return out.dump(2) + "\n";
+  }
+  std::vector<std::string> header = {"study", "trial", "status", "epoch"};
+  header.insert(header.end(), options.objectives.begin(), options.objectives.end());
+  header.insert(header.end(), names.begin(), names.end());
+  const bool csv = options.format == "csv", md = options.format == "markdown";
+  std::vector<std::vector<std::string>> body;
+  for (const auto& f : rows) {
+    std::vector<std::string> cells = {f.row.study, std::to_string(f.row.trial), f.row.status, std::to_string(f.row.epoch)};
+    for (double v : f.values) cells.push_back(csv ? fmt::format("{:.6f}", v) : pct(v));
+    for (const auto& n : names) cells.push_back(f.row.params.contains(n) ? param_text(f.row.params[n]) : "");
+    body.push_back(std::move(cells));
+  }
+  std::ostringstream s;
+  if (csv) {
+    for (size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
+    s << "\n";
+    for (const auto& cells : body) {
+      for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << csv_field(cells[i]);
+      s << "\n";
+    }
+    return s.str();
+  }
+  std::string joined;
+  for (const auto& o : options.objectives) joined += (joined.empty() ? "" : " / ") + o;
+  s << (md ? "### " : "") << "Pareto front of " << joined << " (mAP in %): the (trial, epoch) pairs no other beats "
+    << "in all of them\n\n" << render(header, body, md) << "\n";
+  for (const auto& [study, v] : volumes)
+    s << fmt::format("hypervolume of '{}' (reference 0 in every objective): {:.6f}\n", study, v);
+  return s.str();
+}
+
 }  // namespace
 
 std::string best_report(db::Store& store, const BestOptions& options) {
+  if (options.pareto) {
+    LMSWEEP_CHECK(options.format == "table" || options.format == "csv" || options.format == "json" ||
+                      options.format == "markdown",
+                  "--format = '{}': valid: table, csv, json, markdown", options.format);
+    return pareto_report(store, options);
+  }
   LMSWEEP_CHECK(options.format == "table" || options.format == "csv" || options.format == "json" ||
                     options.format == "markdown",
                 "--format = '{}': valid: table, csv, json, markdown", options.format);

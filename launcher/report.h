@@ -2,6 +2,7 @@
 // What `best`, `status` and the end of `sweep` print, from the database (torch-free).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "db/store.h"
 
@@ -12,11 +13,16 @@ struct BestOptions {
   std::optional<std::string> objective;  // none: each study's own
   int64_t top = 10;
   std::string format = "table";      // table | csv | json | markdown
+  bool pareto = false;               // the non-dominated (trial, epoch) pairs instead
+  std::vector<std::string> objectives = {"map_head", "map_tail"};  // of the front (maximised)
 };
 
 // Trials ranked by their best epoch's objective: their parameters and that epoch's mAP total /
 // head / middle / tail. table / markdown: the Table-3 layout (best hyperparameters per study),
 // the Table-1 row of the best trial, then the ranking.
+// With options.pareto: every (trial, epoch) no other one beats in all `objectives`, best first
+// by the first objective, with the parameters, and (table / markdown) the hypervolume over the
+// reference 0 (json: a list of {study, trial, status, epoch, params, <objective>: value}).
 std::string best_report(db::Store& store, const BestOptions& options);
 
 struct StatusOptions {

@@ -206,6 +206,10 @@ void SweepConfig::validate(const std::string& label) const {
                 "{} reduction = {}: must be > 1 (2 halves the trials at each rung)", label,
                 reduction);
   LMSWEEP_CHECK(grid_points >= 2, "{} grid_points = {}: must be >= 2", label, grid_points);
+  LMSWEEP_CHECK(window >= 0, "{} window = {}: must be >= 0 (0: asynchronous suggestions)", label, window);
+  LMSWEEP_CHECK(window == 0 || method == SamplingMethod::Tpe,
+                "{} window = {} applies to method = tpe (method = {} points do not depend on results)", label,
+                window, to_string(method));
   LMSWEEP_CHECK(watchdog_seconds == 0 || (watchdog_seconds >= 1 && std::isfinite(watchdog_seconds)),
                 "{} watchdog_seconds = {}: give 0 (auto) or at least 1 second", label, watchdog_seconds);
   LMSWEEP_CHECK(max_attempts >= 1, "{} max_attempts = {}: must be >= 1", label, max_attempts);
@@ -226,6 +230,7 @@ nlohmann::json SweepConfig::to_json() const {
                         {"reduction", reduction},
                         {"grid_points", grid_points},
                         {"n_startup_trials", n_startup_trials},
+                        {"window", window},
                         {"watchdog_seconds", watchdog_seconds},
                         {"max_attempts", max_attempts},
                         {"lease_seconds", lease_seconds}};
@@ -235,7 +240,7 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
   static const std::vector<std::string> kKeys = {"name",      "method",    "trials",
                                                  "seed",      "gpus_per_trial", "objective",
                                                  "scheduler", "grace",     "reduction",
-                                                 "grid_points", "n_startup_trials", "watchdog_seconds",
+                                                 "grid_points", "n_startup_trials", "window", "watchdog_seconds",
                                                  "max_attempts", "lease_seconds"};
   SweepConfig cfg;
   std::set<std::string> seen;
@@ -273,6 +278,8 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                     kv.value);
     } else if (key == "grid_points") {
       cfg.grid_points = static_cast<int>(parse_int(kv, label, 2, 1 << 20));
+    } else if (key == "window") {
+      cfg.window = static_cast<int>(parse_int(kv, label, std::numeric_limits<int>::min(), 1 << 20));
     } else if (key == "n_startup_trials") {
       cfg.n_startup_trials = static_cast<int>(parse_int(kv, label, 0, 1 << 20));
     } else if (key == "watchdog_seconds") {

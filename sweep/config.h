@@ -77,6 +77,10 @@ struct SweepConfig {
   double reduction = 2.0;           // ASHA: reduction factor (> 1)
   int grid_points = 3;              // grid: values per uniform / loguniform / int range (>= 2)
   int n_startup_trials = 10;        // tpe: Sobol points before the estimator takes over
+  // tpe: > 0 suggests trial k from the results of trials 0 .. k-window-1 only (the trials in
+  // between as liars), waiting for them when needed: the same points for any -np and any
+  // finishing order. 0: from whatever has finished (asynchronous, as Optuna).
+  int window = 0;
   // Fault tolerance (sweep/protocol.h): a trial whose group makes no step for this long is
   // failed (0: auto, 10x the slowest step or evaluation seen, at least kWatchdogFloorSeconds);
   // a trial running each time its job died this many times is failed, not rerun; a lease not

@@ -209,23 +209,35 @@ void Coordinator::run(const dist::Channels& channels) {
       log_(fmt::format("[{}] stop requested: no new trials; running ones save their state and stop",
                        setup_.config.name));
     }
-    if (!received) continue;
-    const dist::Received& r = *received;
-    switch (r.tag) {
-      case kHeartbeat: store_->heard_from(r.message.at("trial_id").get<int64_t>()); break;
-      case kRequest:
-        if (on_request(channels.down, r.source, r.message)) --active;
-        break;
-      case kEpoch: on_epoch(channels.down, r.source, r.message); break;
-      case kDone: on_done(r.message); break;
-      default: log_(fmt::format("coordinator: ignoring a message with tag {} from rank {}", r.tag, r.source));
+    if (received) {
+      const dist::Received& r = *received;
+      switch (r.tag) {
+        case kHeartbeat: store_->heard_from(r.message.at("trial_id").get<int64_t>()); break;
+        case kRequest:
+          if (on_request(channels.down, r.source, r.message)) --active;
+          break;
+        case kEpoch: on_epoch(channels.down, r.source, r.message); break;
+        case kDone: on_done(r.message); break;
+        default: log_(fmt::format("coordinator: ignoring a message with tag {} from rank {}", r.tag, r.source));
+      }
     }
+    // Requests held back by the window: a trial ended (or the sweep stops) since.
+    auto held = std::move(waiting_);
+    waiting_.clear();
+    for (const auto& [source, m] : held)
+      if (on_request(channels.down, source, m)) --active;
   }
   progress(stopping_ ? "stopped" : "finished");
 }
 
 bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m) {
-  if (queue_.empty() && !stopping_ && next_number_ < sampler_->num_trials()) queue_.push_back(suggest_next_trial());
+  if (queue_.empty() && !stopping_ && next_number_ < sampler_->num_trials()) {
+    if (!window_allows(next_number_)) {
+      waiting_.emplace_back(source, m);  // answered once the trials the window needs have ended
+      return false;
+    }
+    queue_.push_back(suggest_next_trial());
+  }
   if (queue_.empty() || stopping_) {
     dist::send_json(down, source, kShutdown, nlohmann::json::object());
     return true;
@@ -252,9 +264,27 @@ bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m)
   return false;
 }
 
-std::vector<TpeObservation> Coordinator::tpe_history() {
+namespace {
+
+bool ended(db::TrialStatus s) {
+  return s == db::TrialStatus::Completed || s == db::TrialStatus::Pruned || s == db::TrialStatus::Failed;
+}
+
+}  // namespace
+
+bool Coordinator::window_allows(int64_t k) {
+  const int w = setup_.config.window;
+  if (w == 0) return true;
+  for (const auto& t : store_->trials(study_id_))
+    if (t.number < k - w && !ended(t.status)) return false;
+  return true;
+}
+
+std::vector<TpeObservation> Coordinator::tpe_history(int64_t k) {
+  const int w = setup_.config.window;
   std::vector<TpeObservation> history;
   for (const auto& t : store_->trials(study_id_)) {
+    if (t.number >= k) continue;
     TpeObservation o;
     switch (t.status) {
       case db::TrialStatus::Completed: o.state = TpeObservation::State::Completed; break;
@@ -262,6 +292,9 @@ std::vector<TpeObservation> Coordinator::tpe_history() {
       case db::TrialStatus::Failed: continue;  // as Optuna: a failed trial says nothing of its point
       default: o.state = TpeObservation::State::Running;  // running, or about to run again: liars
     }
+    // The window: trials k-w .. k-1 count as liars whatever they have become, so that the
+    // suggestion does not depend on when they end.
+    if (w > 0 && t.number >= k - w) o.state = TpeObservation::State::Running;
     o.point = point_from_json(nlohmann::json::parse(t.params_json));
     o.number = t.number;
     const auto epochs = store_->epochs(t.id);
@@ -282,11 +315,18 @@ std::vector<TpeObservation> Coordinator::tpe_history() {
 
 int64_t Coordinator::suggest_next_trial() {
   const int64_t k = next_number_++;
-  const auto history = tpe_history();
+  const auto history = tpe_history(k);
   TpeOptions options;
   options.n_startup_trials = setup_.config.n_startup_trials;
   const Point p = suggest_tpe(setup_.space, history, options, sampler_->seed(k), sampler_->point(k));
-  return store_->add_trial(study_id_, k, to_json(p).dump(), static_cast<int64_t>(sampler_->seed(k))).id;
+  const int64_t id = store_->add_trial(study_id_, k, to_json(p).dump(), static_cast<int64_t>(sampler_->seed(k))).id;
+  // What it saw: the trials with values, and the liars.
+  nlohmann::json seen = {{"finished", nlohmann::json::array()}, {"liars", nlohmann::json::array()},
+                         {"window", setup_.config.window}};
+  for (const auto& o : history)
+    seen[o.state == TpeObservation::State::Running ? "liars" : "finished"].push_back(o.number);
+  store_->set_suggestion(id, seen.dump());
+  return id;
 }
 
 void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {

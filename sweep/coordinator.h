@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -66,7 +68,8 @@ class Coordinator {
   void renew_lease_if_due();
   int64_t requeue_dead_job_trials(int64_t* failed);  // returns how many were requeued
   int64_t suggest_next_trial();                       // tpe: adds trial next_number_, returns its id
-  std::vector<TpeObservation> tpe_history();
+  std::vector<TpeObservation> tpe_history(int64_t k);  // what trial k's suggestion sees
+  bool window_allows(int64_t k);                       // every trial before k - window has ended
 
   SweepSetup setup_;
   std::function<void(const std::string&)> log_;
@@ -76,6 +79,7 @@ class Coordinator {
   int64_t study_id_ = 0;
   std::vector<int64_t> queue_;  // trial ids to run, by number
   int64_t next_number_ = 0;     // the next trial to add (tpe adds them as it hands them out)
+  std::vector<std::pair<int, nlohmann::json>> waiting_;  // requests the window holds back
   struct Running {
     int64_t number = 0;
     int group = 0;

@@ -43,6 +43,10 @@
 //  - The coordinator holds the database's lease (one sweep per database; db/store.h), renewed
 //    every lease_seconds / 6, and records the groups' heartbeats per running trial.
 //
+// method = tpe adds each trial when a group asks for one, suggested from the results so far.
+// With [sweep] window = W a request for trial k waits (unanswered) until trials 0 .. k-W-1 have
+// ended, so that trial k's point depends on their results alone, not on -np or timing.
+//
 // The coordinator is the only writer of the SQLite database (no "database is locked"; readers
 // such as `lmsweep status` never block it). A trial's point and seed are functions of
 // (study seed, trial number) alone, so they do not depend on -np or on the order trials finish.

@@ -220,6 +220,7 @@ TEST_F(StoreTest, MigratesAVersionOneFile) {
   }
   // Back to what version 1 wrote.
   raw_exec(path, "DROP TABLE lease; DROP TABLE trial_ranks; ALTER TABLE trials DROP COLUMN crashes; "
+                 "ALTER TABLE trials DROP COLUMN suggestion_json; "
                  "PRAGMA user_version = 1");
   {
     Store reader = Store::open_read_only(path);

@@ -1,6 +1,8 @@
 // What `best` prints, from a database made in the test: fields with commas, quotes and `|`
 // survive CSV (RFC 4180 quoting) and markdown (escaped pipes) intact.
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "db/store.h"
 #include "launcher/report.h"
 #include "support/shared_data.h"
@@ -96,4 +99,71 @@ TEST(BestReport, MarkdownEscapesPipes) {
   }
   EXPECT_GT(rows, 6);
   fs::remove_all(dir);
+}
+
+// best --pareto: the (trial, epoch) pairs of a study no other beats in both map_head and
+// map_tail, checked against the definition over every recorded epoch; the hypervolume line.
+TEST(BestReport, ParetoFrontIsTheNonDominatedEpochs) {
+  const auto dir = lmsweep::testing::temp_dir("report_pareto");
+  db::Store store = db::Store::open((dir / "s.db").string());
+  db::StudySpec spec;
+  spec.name = "front";
+  spec.method = "random";
+  spec.space_json = R"j({"lambda": {"dist": "uniform", "low": 0, "high": 1}})j";
+  const auto study = store.create_or_get_study(spec);
+  struct Epoch {
+    int64_t trial, epoch;
+    double head, tail;
+  };
+  std::vector<Epoch> epochs;
+  uint64_t state = 12345;
+  auto next = [&] {  // a small LCG: deterministic values in [0, 1)
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (int64_t k = 0; k < 6; ++k) {
+    const auto t = store.add_trial(study.id, k, nlohmann::json{{"lambda", 0.1 * static_cast<double>(k)}}.dump(), 1);
+    store.start_trial(t.id, 0, "host");
+    for (int64_t e = 1; e <= 4; ++e) {
+      db::EpochRecord r;
+      r.epoch = e;
+      r.map_head = next();
+      r.map_tail = std::clamp(1 - *r.map_head + 0.3 * (next() - 0.5), 0.0, 1.0);  // a trade-off, as the paper's
+      epochs.push_back({k, e, *r.map_head, *r.map_tail});
+      store.record_epoch(t.id, r, {});
+    }
+    store.complete_trial(t.id);
+  }
+  std::set<std::pair<int64_t, int64_t>> expected;
+  for (const auto& a : epochs) {
+    bool dominated = false;
+    for (const auto& b : epochs)
+      dominated = dominated || (b.head >= a.head && b.tail >= a.tail && (b.head > a.head || b.tail > a.tail));
+    if (!dominated) expected.insert({a.trial, a.epoch});
+  }
+  cli::BestOptions o;
+  o.pareto = true;
+  o.format = "json";
+  const auto j = nlohmann::json::parse(cli::best_report(store, o));
+  std::set<std::pair<int64_t, int64_t>> got;
+  double previous_head = 2;
+  for (const auto& row : j) {
+    got.insert({row["trial"].get<int64_t>(), row["epoch"].get<int64_t>()});
+    EXPECT_TRUE(row.contains("params") && row.contains("map_head") && row.contains("map_tail")) << row.dump();
+    EXPECT_LE(row["map_head"].get<double>(), previous_head) << "best first by the first objective";
+    previous_head = row["map_head"].get<double>();
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_GE(expected.size(), 2u);
+  o.format = "table";
+  const std::string table = cli::best_report(store, o);
+  EXPECT_NE(table.find("Pareto front of map_head / map_tail"), std::string::npos) << table;
+  EXPECT_NE(table.find("hypervolume of 'front'"), std::string::npos) << table;
+  o.objectives = {"map_head", "train_loss"};
+  try {
+    cli::best_report(store, o);
+    ADD_FAILURE() << "train_loss accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'train_loss' is not a recorded mAP"), std::string::npos) << e.what();
+  }
 }

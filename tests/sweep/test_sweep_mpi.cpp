@@ -73,6 +73,30 @@ TEST(SweepMpi, TpeSweepRunsEveryTrial) {
   EXPECT_EQ(count_status(trials(dir / "s.db", "tpe"), "completed"), 20);
 }
 
+// window = 2: trial k is suggested from trials 0 .. k-3 (k-2, k-1 as liars), so -np 2 and -np 4
+// give the same TPE points whatever order the trials end in; each trial records what it saw.
+TEST(SweepMpi, TpeWithAWindowGivesTheSamePointsForAnyNp) {
+  const auto dir = temp_dir("mpi_tpe_window");
+  write(dir / "s.ini", fake_config("tpw", "tpe", 14, "n_startup_trials = 4\nwindow = 2", kSpace, 2));
+  std::map<int64_t, TrialRow> by_np[2];
+  const int nps[2] = {2, 4};
+  for (int i = 0; i < 2; ++i) {
+    const std::string db = "np" + std::to_string(nps[i]) + ".db";
+    const auto r = run("cd " + dir.string() + " && " + mpirun(nps[i]) + kExe + " sweep --config s.ini --db " + db +
+                       " --fake-epoch-seconds 0.03");
+    ASSERT_EQ(r.status, 0) << r.output;
+    by_np[i] = trials(dir / db, "tpw");
+    ASSERT_EQ(by_np[i].size(), 14u);
+  }
+  for (const auto& [k, t] : by_np[0]) EXPECT_EQ(t.params, by_np[1].at(k).params) << "trial " << k;
+  auto store = db::Store::open_read_only((dir / "np4.db").string());
+  const auto study = store.find_study("tpw");
+  const auto seen = nlohmann::json::parse(store.suggestion(store.find_trial(study->id, 10)->id));
+  EXPECT_EQ(seen["finished"], nlohmann::json({0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(seen["liars"], nlohmann::json({8, 9}));
+  EXPECT_EQ(seen["window"], 2);
+}
+
 TEST(SweepMpi, GridCoversTheGrid) {
   const auto dir = temp_dir("mpi_grid");
   write(dir / "s.ini", fake_config("grid", "grid", 0, "grid_points = 3",
@@ -287,6 +311,9 @@ TEST(SweepMpi, BadInputFailsClearlyAndLosesNothing) {
        "batch-size can take the value abc"},
       {"a range past the option's bounds", fake_config("ls", "random", 3, "", "label-smoothing = uniform(0.05, 1.5)\n", 1),
        "", "label-smoothing can take the value 1.5"},
+      {"a negative window", fake_config("wn", "tpe", 3, "window = -1", kSpace, 1), "", "window = -1: must be >= 0"},
+      {"a window without tpe", fake_config("wr", "random", 3, "window = 2", kSpace, 1), "",
+       "window = 2 applies to method = tpe"},
       {"a misspelt section", fake_config("ms", "random", 3, "", kSpace, 1) + "[trian]\nepochs = 2\n", "",
        "[trian] is not a section of a sweep config"},
   };
