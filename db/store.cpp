@@ -247,18 +247,6 @@ EpochRecord read_epoch(Statement& s, int at = 0) {
   return e;
 }
 
-std::optional<double> epoch_value(const EpochRecord& e, std::string_view column) {
-  if (column == "map") return e.map;
-  if (column == "map_head") return e.map_head;
-  if (column == "map_middle") return e.map_middle;
-  if (column == "map_tail") return e.map_tail;
-  if (column == "map_single") return e.map_single;
-  if (column == "map_multi") return e.map_multi;
-  if (column == "train_loss") return e.train_loss;
-  if (column == "centroid_ratio") return e.centroid_ratio;
-  return std::nullopt;
-}
-
 // A NaN metric is stored as NULL (absent); so is an absent optional.
 std::optional<double> finite_or_null(const std::optional<double>& v) {
   if (v && std::isnan(*v)) return std::nullopt;
@@ -420,6 +408,18 @@ TrialStatus parse_trial_status(std::string_view text) {
 }
 
 bool is_objective(std::string_view name) { return find_objective(name) != nullptr; }
+
+std::optional<double> epoch_value(const EpochRecord& e, std::string_view column) {
+  if (column == "map") return e.map;
+  if (column == "map_head") return e.map_head;
+  if (column == "map_middle") return e.map_middle;
+  if (column == "map_tail") return e.map_tail;
+  if (column == "map_single") return e.map_single;
+  if (column == "map_multi") return e.map_multi;
+  if (column == "train_loss") return e.train_loss;
+  if (column == "centroid_ratio") return e.centroid_ratio;
+  return std::nullopt;
+}
 
 bool objective_maximized(std::string_view name) { return objective_or_throw(name).maximize; }
 

@@ -132,6 +132,10 @@ struct EpochRecord {
   double recorded_at = 0;           // set by record_epoch
 };
 
+// The value of objective / epoch column `column` (see is_objective); nullopt when absent or
+// unknown.
+std::optional<double> epoch_value(const EpochRecord& record, std::string_view column);
+
 struct StatusCounts {
   std::int64_t pending = 0, running = 0, completed = 0, failed = 0, pruned = 0, interrupted = 0;
   std::int64_t total() const {

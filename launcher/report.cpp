@@ -125,16 +125,6 @@ std::string render(const std::vector<std::string>& header, const std::vector<std
   return s.str();
 }
 
-std::optional<double> metric(const db::EpochRecord& e, const std::string& name) {
-  if (name == "map") return e.map;
-  if (name == "map_head") return e.map_head;
-  if (name == "map_middle") return e.map_middle;
-  if (name == "map_tail") return e.map_tail;
-  if (name == "map_single") return e.map_single;
-  if (name == "map_multi") return e.map_multi;
-  return std::nullopt;
-}
-
 struct FrontRow {
   Row row;
   std::vector<double> values;  // one per objective
@@ -147,7 +137,7 @@ std::vector<FrontRow> study_front(db::Store& store, const db::StudyInfo& st, con
     for (const auto& e : store.epochs(t.id)) {
       FrontRow f;
       for (const auto& o : objectives)
-        if (const auto v = metric(e, o)) f.values.push_back(*v);
+        if (const auto v = db::epoch_value(e, o)) f.values.push_back(*v);
       if (f.values.size() != objectives.size()) continue;  // an objective not recorded at this epoch
       f.row = {st.name, t.number, std::string(db::to_string(t.status)), e.epoch, f.values[0],
                nlohmann::json::parse(t.params_json.empty() ? "{}" : t.params_json), e};
