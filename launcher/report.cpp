@@ -94,6 +94,18 @@ std::string markdown_cell(const std::string& v) {
   return out;
 }
 
+// RFC 4180 records: the header, then one line per row.
+std::string render_csv(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& body) {
+  std::ostringstream s;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << csv_field(cells[i]);
+    s << "\n";
+  };
+  line(header);
+  for (const auto& cells : body) line(cells);
+  return s.str();
+}
+
 // A padded text table, or a GitHub markdown table.
 std::string render(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& body,
                    bool markdown) {
@@ -191,16 +203,8 @@ std::string pareto_report(db::Store& store, const BestOptions& options) {
     for (const auto& n : names) cells.push_back(f.row.params.contains(n) ? param_text(f.row.params[n]) : "");
     body.push_back(std::move(cells));
   }
+  if (csv) return render_csv(header, body);
   std::ostringstream s;
-  if (csv) {
-    for (size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
-    s << "\n";
-    for (const auto& cells : body) {
-      for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << csv_field(cells[i]);
-      s << "\n";
-    }
-    return s.str();
-  }
   std::string joined;
   for (const auto& o : options.objectives) joined += (joined.empty() ? "" : " / ") + o;
   s << (md ? "### " : "") << "Pareto front of " << joined << " (mAP in %): the (trial, epoch) pairs no other beats "
@@ -264,15 +268,9 @@ std::string best_report(db::Store& store, const BestOptions& options) {
     return cells;
   };
   if (options.format == "csv") {
-    std::ostringstream s;
-    for (size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << csv_field(header[i]);
-    s << "\n";
-    for (const auto& r : all) {
-      const auto cells = row_cells(r, false);
-      for (size_t i = 0; i < cells.size(); ++i) s << (i ? "," : "") << csv_field(cells[i]);
-      s << "\n";
-    }
-    return s.str();
+    std::vector<std::vector<std::string>> body;
+    for (const auto& r : all) body.push_back(row_cells(r, false));
+    return render_csv(header, body);
   }
   const bool md = options.format == "markdown";
   std::ostringstream s;
