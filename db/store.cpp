@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include "common/strings.h"
+
 #include <unistd.h>
 
 #if defined(__linux__)
@@ -147,14 +149,28 @@ const ObjectiveSpec* find_objective(std::string_view name) {
   return nullptr;
 }
 
-const ObjectiveSpec& objective_or_throw(std::string_view name) {
-  const auto* o = find_objective(name);
-  if (!o) {
+// An objective as SQL sees it: an epoch column, or a key of metrics_json (a command trial's own
+// metric, maximised). Only names that pass is_metric_name() reach the SQL text.
+struct ObjectiveRef {
+  std::string name;
+  bool maximize = true;
+  bool column = false;
+  // `table`.column, or json_extract(`table`.metrics_json, '$."name"').
+  std::string sql(const char* table) const {
+    return column ? fmt::format("{}.{}", table, name)
+                  : fmt::format("json_extract({}.metrics_json, '$.\"{}\"')", table, name);
+  }
+};
+
+ObjectiveRef objective_or_throw(std::string_view name) {
+  if (const auto* o = find_objective(name)) return {o->name, o->maximize, true};
+  if (!is_metric_name(name)) {
     std::string names;
     for (const auto& x : kObjectives) names += std::string(names.empty() ? "" : ", ") + x.name;
-    throw Error(fmt::format("unknown objective '{}': use one of {}", name, names));
+    throw Error(fmt::format("unknown objective '{}': use one of {}, or a metric a command trial prints (letters, "
+                            "digits, '_', '-', '.')", name, names));
   }
-  return *o;
+  return {std::string(name), true, false};
 }
 
 // Resets a cached statement when the scope ends, whatever happens: a statement left
@@ -418,7 +434,14 @@ std::optional<double> epoch_value(const EpochRecord& e, std::string_view column)
   if (column == "map_multi") return e.map_multi;
   if (column == "train_loss") return e.train_loss;
   if (column == "centroid_ratio") return e.centroid_ratio;
-  return std::nullopt;
+  if (is_objective(column) || !is_metric_name(column)) return std::nullopt;
+  // A command trial's own metric, kept in metrics_json.
+  const auto j = nlohmann::json::parse(e.metrics_json, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  const auto it = j.find(std::string(column));
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  const double v = it->get<double>();
+  return std::isnan(v) ? std::nullopt : std::optional<double>(v);
 }
 
 bool objective_maximized(std::string_view name) { return objective_or_throw(name).maximize; }
@@ -543,12 +566,12 @@ struct Store::Impl {
 
   void update_best_epoch(std::int64_t trial_id, const std::string& objective) {
     // An objective unknown to this version (a study written by hand) leaves best_epoch unset.
-    const auto* o = find_objective(objective);
-    if (!o) return;
+    if (!find_objective(objective) && !is_metric_name(objective)) return;
+    const ObjectiveRef o = objective_or_throw(objective);
     Use s(c().cached(fmt::format(
-        "UPDATE trials SET best_epoch = (SELECT epoch FROM epochs WHERE trial_id = ?1 AND {0} "
+        "UPDATE trials SET best_epoch = (SELECT epoch FROM epochs e WHERE trial_id = ?1 AND {0} "
         "IS NOT NULL ORDER BY {0} {1}, epoch ASC LIMIT 1) WHERE id = ?1",
-        o->name, o->maximize ? "DESC" : "ASC")));
+        o.sql("e"), o.maximize ? "DESC" : "ASC")));
     s->bind(1, trial_id);
     s->run();
   }
@@ -1043,19 +1066,19 @@ std::vector<RunningTrial> Store::running_trials(std::int64_t study_id) {
 }
 
 std::vector<BestTrial> Store::best_trials(std::int64_t study_id, const BestQuery& query) {
-  const ObjectiveSpec& o = objective_or_throw(query.objective);
+  const ObjectiveRef o = objective_or_throw(query.objective);
   LMSWEEP_CHECK(query.top >= 0, "--top {} is negative: give a count, or 0 for every trial",
                 query.top);
   const char* order = o.maximize ? "DESC" : "ASC";
   // Each trial's best epoch (ties to the lower epoch), then trials best first (ties to the
-  // lower number). The objective's name comes from kObjectives only, never from the caller.
+  // lower number). The objective's SQL is a column or a checked metric name (is_metric_name).
   const std::string sql = fmt::format(
       "WITH ranked AS (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.trial_id "
-      "ORDER BY e.{0} {1}, e.epoch ASC) AS rank_in_trial FROM epochs e "
-      "JOIN trials t ON t.id = e.trial_id WHERE t.study_id = ?1 AND e.{0} IS NOT NULL{2}) "
+      "ORDER BY {0} {1}, e.epoch ASC) AS rank_in_trial FROM epochs e "
+      "JOIN trials t ON t.id = e.trial_id WHERE t.study_id = ?1 AND {0} IS NOT NULL{2}) "
       "SELECT {3}, {4} FROM ranked e JOIN trials t ON t.id = e.trial_id "
-      "WHERE e.rank_in_trial = 1 ORDER BY e.{0} {1}, t.number ASC LIMIT ?2",
-      o.name, order, query.completed_only ? " AND t.status = 'completed'" : "", kTrialColumns,
+      "WHERE e.rank_in_trial = 1 ORDER BY {0} {1}, t.number ASC LIMIT ?2",
+      o.sql("e"), order, query.completed_only ? " AND t.status = 'completed'" : "", kTrialColumns,
       kEpochColumns);
   return impl_->retry([&] {
     Use s(impl_->c().cached(sql));

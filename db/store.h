@@ -58,9 +58,11 @@ std::string_view to_string(TrialStatus status);
 TrialStatus parse_trial_status(std::string_view text);
 
 // Objectives are epoch columns: map, map_head, map_middle, map_tail, map_single, map_multi
-// (maximised), train_loss and centroid_ratio (minimised).
+// (maximised), train_loss and centroid_ratio (minimised); is_objective() is true for these.
+// Any other metric name (common/strings.h is_metric_name: a letter or '_', then letters, digits, '_', '-', '.')
+// is a key of an epoch's metrics_json, as a command trial prints it, and is maximised.
 bool is_objective(std::string_view name);
-bool objective_maximized(std::string_view name);  // throws Error for an unknown name
+bool objective_maximized(std::string_view name);  // throws Error for a name neither of these
 const std::vector<std::string>& objective_names();
 
 // Unix time in seconds.
@@ -132,8 +134,8 @@ struct EpochRecord {
   double recorded_at = 0;           // set by record_epoch
 };
 
-// The value of objective / epoch column `column` (see is_objective); nullopt when absent or
-// unknown.
+// The value of epoch column `column` (see is_objective) or of metric `column` in metrics_json;
+// nullopt when absent, not a number or not a metric name.
 std::optional<double> epoch_value(const EpochRecord& record, std::string_view column);
 
 struct StatusCounts {

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "data/synthetic.h"
+#include "sweep/command_trial.h"
 #include "sweep/config.h"
 
 namespace po = boost::program_options;
@@ -138,8 +139,12 @@ SweepIni read_sweep_ini(const std::string& config, const boost::program_options:
   LMSWEEP_CHECK(ini.has_section("space"), "{}: no [space] section: the sweep has nothing to search", config);
   SweepIni out;
   out.config = sweep::parse_sweep_config(ini.section("sweep"), config + " [sweep]");
-  out.space = sweep::SearchSpace::parse(ini.section("space"), sweepable_options(), config + " [space]");
+  const bool command = out.config.trial == sweep::TrialKind::Command;
+  // A command trial's dimensions are whatever its program takes.
+  out.space = sweep::SearchSpace::parse(ini.section("space"), command ? std::set<std::string>{} : sweepable_options(),
+                                        config + " [space]");
   out.config.validate(config + " [sweep]");
+  if (command) sweep::CommandTemplate::parse(out.config.command).check_names(out.space, config + " [sweep]");
   out.base = train_options_from(vm, config);
   // A swept option given a fixed value too is a contradiction: say which.
   const auto train_section = ini.section("train");
@@ -150,7 +155,7 @@ SweepIni read_sweep_ini(const std::string& config, const boost::program_options:
       LMSWEEP_CHECK(kv.key != dim.name, "{}: '{}' is both a [space] dimension and set in [train]; remove one",
                     kv.origin.empty() ? config : kv.origin, dim.name);
   }
-  validate_space_values(out.base, out.space, config + " [space]");
+  if (!command) validate_space_values(out.base, out.space, config + " [space]");
   return out;
 }
 

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -57,6 +58,13 @@ void print_sweep_help(const po::options_description& desc) {
                "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
 }
 
+// Command trials' folders: [sweep] trial_dir, or <database>-trials beside the database.
+std::string trial_root(const sweep::SweepConfig& config, const std::string& db_path) {
+  if (!config.trial_dir.empty()) return config.trial_dir;
+  const std::filesystem::path db(db_path);
+  return (db.parent_path() / (db.stem().string() + "-trials")).string();
+}
+
 // The sweep as every rank reads it (the same files, the same way: they fail or not together).
 sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, int ranks, TrainOptions& base) {
   SweepIni ini = read_sweep_ini(a.config, vm);
@@ -72,13 +80,21 @@ sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, in
   setup.journal = db::parse_journal_mode(a.journal);
   setup.num_groups = ranks / setup.config.gpus_per_trial;
   setup.epochs = static_cast<int>(base.epochs);
+  setup.trial_root = trial_root(setup.config, setup.db_path);
   LMSWEEP_CHECK(!setup.space.find("epochs") || setup.config.scheduler == sweep::SchedulerKind::None,
                 "{}: 'epochs' is a [space] dimension and scheduler = asha: ASHA needs one epoch budget; sweep "
                 "epochs with scheduler = none", a.config);
+  if (setup.config.trial == sweep::TrialKind::Command) {
+    // The program is the study's "training options": another command is another study.
+    setup.base_options = {{"trial", "command"}, {"command", setup.config.command}, {"epochs", base.epochs}};
+    if (!setup.config.objectives.empty()) setup.base_options["objectives"] = setup.config.objectives;
+    return setup;
+  }
   nlohmann::json shared = method_options(base);
   for (const char* k : {"weights", "arch", "bpe", "data-root", "train", "test", "labels", "synthetic"})
     shared[k] = get_train_option(base, k);
   for (const auto& dim : setup.space.dimensions()) shared.erase(dim.name);
+  if (!setup.config.objectives.empty()) shared["objectives"] = setup.config.objectives;
   setup.base_options = shared;
   return setup;
 }
@@ -86,7 +102,7 @@ sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, in
 // Rank 0: what would fail every trial, then the study and the database's lease.
 std::unique_ptr<sweep::Coordinator> prepare_study(TrainOptions& base, const sweep::SweepSetup& setup, bool fake,
                                                   std::function<void(const std::string&)> log) {
-  resolve_synthetic(base);
+  if (setup.config.trial == sweep::TrialKind::Lmclip) resolve_synthetic(base);
   sweep::PointSampler sampler(setup.space, setup.config);
   check_before_first_trial(base, setup, sampler, fake);
   auto coordinator = std::make_unique<sweep::Coordinator>(setup, std::move(log));
@@ -162,7 +178,7 @@ int run_sweep(int argc, const char* const argv[]) {
   }
   ready = dist::broadcast_json(MPI_COMM_WORLD, 0, ready);
   if (!ready.at("ok").get<bool>()) return fail_all(ready.value("error", std::string()));
-  if (!root) resolve_synthetic(base);
+  if (!root && setup.config.trial == sweep::TrialKind::Lmclip) resolve_synthetic(base);
 
   install_stop_handlers();
   sweep::install_crash_notes(sweep::crash_notes_path(setup.db_path));
@@ -187,6 +203,12 @@ int run_sweep(int argc, const char* const argv[]) {
   ws.stop_requested = [] { return stop_requested(); };
   ws.watchdog_seconds = setup.config.watchdog_seconds;
   ws.faults = faults;
+  ws.trial = setup.config.trial;
+  ws.command = setup.config.command;
+  ws.trial_root = setup.trial_root;
+  ws.stop_grace_seconds = setup.config.stop_grace_seconds;
+  ws.objectives = setup.config.objectives.empty() ? std::vector<std::string>{setup.config.objective}
+                                                  : setup.config.objectives;
   sweep::run_worker(ws, MPI_COMM_WORLD, channels);
   bool stopped = stop_requested();
   int exit_code = 0;
@@ -210,19 +232,21 @@ int run_sweep(int argc, const char* const argv[]) {
 }
 
 int run_best(int argc, const char* const argv[]) {
-  std::string db_path = "lmsweep.db", study, objective, format = "table", objectives = "map_head,map_tail";
+  std::string db_path = "lmsweep.db", study, objective, format = "table", objectives;
   int64_t top = 10;
   bool pareto = false;
   po::options_description desc("options");
   desc.add_options()("help,h", "this help")
       ("db", po::value(&db_path)->default_value(db_path), "results database")
       ("study", po::value(&study), "one study (default: every study)")
-      ("objective", po::value(&objective), "map | map_head | map_middle | map_tail (default: the study's)")
+      ("objective", po::value(&objective), "map | map_head | map_middle | map_tail | a command trial's metric "
+       "(default: the study's)")
       ("top", po::value(&top)->default_value(top), "trials listed (0: all)")
       ("format", po::value(&format)->default_value(format), "table | csv | json | markdown")
       ("pareto", po::bool_switch(&pareto), "the Pareto front of --objectives: every (trial, epoch) no other one beats "
        "in all of them, and its hypervolume")
-      ("objectives", po::value(&objectives)->default_value(objectives), "with --pareto: two or more maps, comma-separated");
+      ("objectives", po::value(&objectives), "with --pareto: two or more metrics, comma-separated (default: the "
+       "study's [sweep] objectives, else map_head,map_tail)");
   if (wants_help(argc, argv)) {
       std::cout << help_text("lmsweep best --db FILE [--study NAME] [--objective map_tail] [--top K] [--format "
                              "table|csv|json|markdown] [--pareto [--objectives map_head,map_tail]]",

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "compat/torch_compat.h"
 #include "data/dataset.h"
+#include "sweep/command_trial.h"
 #include "sweep/worker.h"
 
 namespace lmsweep::cli {
@@ -58,6 +59,12 @@ void check_data_files(const TrainOptions& o) {
 
 void check_before_first_trial(const TrainOptions& base, const sweep::SweepSetup& setup,
                               const sweep::PointSampler& sampler, bool fake) {
+  if (setup.config.trial == sweep::TrialKind::Command) {
+    // The program must exist here (ranks on other nodes see the same PATH on a cluster's image).
+    sweep::find_program(sweep::CommandTemplate::parse(setup.config.command).words().at(0));
+    check_writable_folder(setup.trial_root, "trial_dir");
+    return;
+  }
   for (int64_t k = 0; k < sampler.num_trials(); ++k)
     sweep::trial_options(base, sweep::to_json(sampler.point(k)), sampler.seed(k), setup.config.name, k).validate();
   if (fake) return;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/strings.h"
 #include "sweep/pareto.h"
 
 namespace lmsweep::cli {
@@ -31,6 +32,22 @@ std::vector<db::StudyInfo> selected_studies(db::Store& store, const std::optiona
   auto all = store.list_studies();
   LMSWEEP_CHECK(!all.empty(), "{}: the database holds no study yet", store.path());
   return all;
+}
+
+// The objectives a study was run with: [sweep] objectives (kept in its config), else its one.
+std::vector<std::string> study_objectives(const db::StudyInfo& st) {
+  const auto config = nlohmann::json::parse(st.config_json.empty() ? "{}" : st.config_json, nullptr, false);
+  if (config.is_object() && config.contains("objectives") && config["objectives"].is_array() &&
+      config["objectives"].size() >= 2)
+    return config["objectives"].get<std::vector<std::string>>();
+  return {st.objective.empty() ? "map" : st.objective};
+}
+
+// Whether every objective is one of LM-CLIP's maps (shown in %, with the head / middle / tail
+// columns of Table 1); a command trial's metrics are shown as they are, in their own columns.
+bool lmclip_maps(const std::vector<std::string>& objectives) {
+  return std::all_of(objectives.begin(), objectives.end(),
+                     [](const std::string& o) { return o.rfind("map", 0) == 0 && db::is_objective(o); });
 }
 
 std::string pct(const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v * 100) : "-"; }
@@ -73,6 +90,13 @@ std::vector<std::string> param_names(const std::vector<Row>& rows) {
   for (const auto& r : rows)
     for (auto it = r.params.begin(); it != r.params.end(); ++it) names.insert(it.key());
   return {names.begin(), names.end()};
+}
+
+// A metric in a table: shown (table, markdown) in % for LM-CLIP's maps, else raw (csv).
+std::string metric_cell(const std::optional<double>& v, bool shown, bool percent) {
+  if (!v) return shown ? "-" : "";
+  if (!shown) return fmt::format("{:.6f}", *v);
+  return percent ? pct(v) : fmt::format("{:.4g}", *v);
 }
 
 // RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
@@ -163,20 +187,44 @@ std::vector<FrontRow> study_front(db::Store& store, const db::StudyInfo& st, con
   return front;
 }
 
+// A metric no epoch of a study recorded is a typo or another study's: say which.
+void check_recorded(db::Store& store, const db::StudyInfo& st, const std::vector<std::string>& objectives) {
+  std::set<std::string> seen;
+  bool any_epoch = false;
+  for (const auto& t : store.trials(st.id))
+    for (const auto& e : store.epochs(t.id)) {
+      any_epoch = true;
+      for (const auto& o : objectives)
+        if (db::epoch_value(e, o)) seen.insert(o);
+    }
+  for (const auto& o : objectives)
+    LMSWEEP_CHECK(!any_epoch || seen.count(o), "--objectives: study '{}' records no '{}' in any epoch", st.name, o);
+}
+
 std::string pareto_report(db::Store& store, const BestOptions& options) {
-  LMSWEEP_CHECK(options.objectives.size() >= 2, "--objectives: give two or more, e.g. map_head,map_tail");
-  for (const auto& o : options.objectives)
-    LMSWEEP_CHECK(o == "map" || o == "map_head" || o == "map_middle" || o == "map_tail" || o == "map_single" ||
-                      o == "map_multi",
-                  "--objectives: '{}' is not a recorded mAP; valid: map, map_head, map_middle, map_tail, map_single, "
-                  "map_multi", o);
+  const auto studies = selected_studies(store, options.study);
+  // --objectives, else the study's own (two or more), else LM-CLIP's head / tail trade-off.
+  std::vector<std::string> objectives = options.objectives;
+  if (objectives.empty() && studies.size() == 1 && study_objectives(studies[0]).size() >= 2)
+    objectives = study_objectives(studies[0]);
+  if (objectives.empty()) objectives = {"map_head", "map_tail"};
+  LMSWEEP_CHECK(objectives.size() >= 2, "--objectives: give two or more, e.g. map_head,map_tail");
+  for (const auto& o : objectives) {
+    LMSWEEP_CHECK(db::is_objective(o) || is_metric_name(o),
+                  "--objectives: '{}' is not a metric name; LM-CLIP's: map, map_head, map_middle, map_tail, "
+                  "map_single, map_multi", o);
+    LMSWEEP_CHECK(db::objective_maximized(o), "--objectives: '{}' is minimised; the front maximises every objective "
+                  "(use maps, or a command trial's metric)", o);
+  }
   std::vector<FrontRow> rows;
   std::vector<std::pair<std::string, double>> volumes;
-  for (const auto& st : selected_studies(store, options.study)) {
-    auto front = study_front(store, st, options.objectives);
+  const bool percent = lmclip_maps(objectives);
+  for (const auto& st : studies) {
+    check_recorded(store, st, objectives);
+    auto front = study_front(store, st, objectives);
     std::vector<std::vector<double>> pts;
     for (const auto& f : front) pts.push_back(f.values);
-    volumes.emplace_back(st.name, sweep::hypervolume(pts, std::vector<double>(options.objectives.size(), 0.0)));
+    volumes.emplace_back(st.name, sweep::hypervolume(pts, std::vector<double>(objectives.size(), 0.0)));
     rows.insert(rows.end(), front.begin(), front.end());
   }
   std::vector<Row> plain;
@@ -187,27 +235,27 @@ std::string pareto_report(db::Store& store, const BestOptions& options) {
     for (const auto& f : rows) {
       nlohmann::json o = {{"study", f.row.study}, {"trial", f.row.trial}, {"status", f.row.status},
                           {"epoch", f.row.epoch}, {"params", f.row.params}};
-      for (size_t k = 0; k < options.objectives.size(); ++k) o[options.objectives[k]] = f.values[k];
+      for (size_t k = 0; k < objectives.size(); ++k) o[objectives[k]] = f.values[k];
       out.push_back(o);
     }
     return out.dump(2) + "\n";
   }
   std::vector<std::string> header = {"study", "trial", "status", "epoch"};
-  header.insert(header.end(), options.objectives.begin(), options.objectives.end());
+  header.insert(header.end(), objectives.begin(), objectives.end());
   header.insert(header.end(), names.begin(), names.end());
   const bool csv = options.format == "csv", md = options.format == "markdown";
   std::vector<std::vector<std::string>> body;
   for (const auto& f : rows) {
     std::vector<std::string> cells = {f.row.study, std::to_string(f.row.trial), f.row.status, std::to_string(f.row.epoch)};
-    for (double v : f.values) cells.push_back(csv ? fmt::format("{:.6f}", v) : pct(v));
+    for (double v : f.values) cells.push_back(csv ? fmt::format("{:.6f}", v) : percent ? pct(v) : fmt::format("{:.4g}", v));
     for (const auto& n : names) cells.push_back(f.row.params.contains(n) ? param_text(f.row.params[n]) : "");
     body.push_back(std::move(cells));
   }
   if (csv) return render_csv(header, body);
   std::ostringstream s;
   std::string joined;
-  for (const auto& o : options.objectives) joined += (joined.empty() ? "" : " / ") + o;
-  s << (md ? "### " : "") << "Pareto front of " << joined << " (mAP in %): the (trial, epoch) pairs no other beats "
+  for (const auto& o : objectives) joined += (joined.empty() ? "" : " / ") + o;
+  s << (md ? "### " : "") << "Pareto front of " << joined << (percent ? " (mAP in %)" : "") << ": the (trial, epoch) pairs no other beats "
     << "in all of them\n\n" << render(header, body, md) << "\n";
   for (const auto& [study, v] : volumes)
     s << fmt::format("hypervolume of '{}' (reference 0 in every objective): {:.6f}\n", study, v);
@@ -227,7 +275,8 @@ std::string best_report(db::Store& store, const BestOptions& options) {
                     options.format == "markdown",
                 "--format = '{}': valid: table, csv, json, markdown", options.format);
   if (options.objective)
-    LMSWEEP_CHECK(db::is_objective(*options.objective), "--objective = '{}': valid: map, map_head, map_middle, map_tail",
+    LMSWEEP_CHECK(db::is_objective(*options.objective) || is_metric_name(*options.objective),
+                  "--objective = '{}': valid: map, map_head, map_middle, map_tail, or a command trial's metric",
                   *options.objective);
   const auto studies = selected_studies(store, options.study);
   std::vector<Row> all;
@@ -239,6 +288,13 @@ std::string best_report(db::Store& store, const BestOptions& options) {
     per_study.emplace_back(st, std::move(rows));
   }
   const auto names = param_names(all);
+  // LM-CLIP's four maps in %, or the studies' own metrics (command trials) as they are.
+  std::vector<std::string> metrics;
+  for (const auto& st : studies)
+    for (const auto& o : options.objective ? std::vector<std::string>{*options.objective} : study_objectives(st))
+      if (std::find(metrics.begin(), metrics.end(), o) == metrics.end()) metrics.push_back(o);
+  const bool percent = lmclip_maps(metrics);
+  if (percent) metrics = {"map", "map_head", "map_middle", "map_tail"};
   const std::string objective_label = options.objective.value_or(studies.size() == 1 ? studies[0].objective : "each study's objective");
 
   if (options.format == "json") {
@@ -246,24 +302,20 @@ std::string best_report(db::Store& store, const BestOptions& options) {
     for (const auto& r : all) {
       nlohmann::json o = {{"study", r.study}, {"trial", r.trial}, {"status", r.status}, {"params", r.params},
                           {"epoch", r.epoch}, {"value", r.value}};
-      auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-      o["map"] = opt(r.record.map);
-      o["map_head"] = opt(r.record.map_head);
-      o["map_middle"] = opt(r.record.map_middle);
-      o["map_tail"] = opt(r.record.map_tail);
+      for (const auto& m : metrics) {
+        const auto v = db::epoch_value(r.record, m);
+        o[m] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+      }
       out.push_back(o);
     }
     return out.dump(2) + "\n";
   }
-  std::vector<std::string> header = {"study", "trial", "status", "epoch", "map", "map_head", "map_middle", "map_tail"};
+  std::vector<std::string> header = {"study", "trial", "status", "epoch"};
+  header.insert(header.end(), metrics.begin(), metrics.end());
   header.insert(header.end(), names.begin(), names.end());
-  auto row_cells = [&](const Row& r, bool percent) {
-    auto v = [&](const std::optional<double>& x) {
-      return percent ? pct(x) : (x ? fmt::format("{:.6f}", *x) : std::string());
-    };
-    std::vector<std::string> cells = {r.study, std::to_string(r.trial), r.status, std::to_string(r.epoch),
-                                      v(r.record.map), v(r.record.map_head), v(r.record.map_middle),
-                                      v(r.record.map_tail)};
+  auto row_cells = [&](const Row& r, bool shown) {
+    std::vector<std::string> cells = {r.study, std::to_string(r.trial), r.status, std::to_string(r.epoch)};
+    for (const auto& m : metrics) cells.push_back(metric_cell(db::epoch_value(r.record, m), shown, percent));
     for (const auto& n : names) cells.push_back(r.params.contains(n) ? param_text(r.params[n]) : "");
     return cells;
   };
@@ -291,19 +343,25 @@ std::string best_report(db::Store& store, const BestOptions& options) {
     s << render(h, body, md) << "\n";
   }
   // Table 1: the best trial's row.
-  s << (md ? "### " : "") << "mAP (%) of the best trial's best epoch (Table 1)\n\n";
+  s << (md ? "### " : "") << (percent ? "mAP (%) of the best trial's best epoch (Table 1)" : "The best trial's best epoch")
+    << "\n\n";
   {
     std::vector<std::vector<std::string>> body;
     for (const auto& [st, rows] : per_study) {
       if (rows.empty()) continue;
-      const auto& r = rows[0].record;
-      body.push_back({st.name, pct(r.map), pct(r.map_head), pct(r.map_middle), pct(r.map_tail),
-                      std::to_string(rows[0].epoch)});
+      std::vector<std::string> cells = {st.name};
+      for (const auto& m : metrics) cells.push_back(metric_cell(db::epoch_value(rows[0].record, m), true, percent));
+      cells.push_back(std::to_string(rows[0].epoch));
+      body.push_back(std::move(cells));
     }
-    s << render({"study", "Total", "Head", "Middle", "Tail", "epoch"}, body, md) << "\n";
+    std::vector<std::string> h = {"study"};
+    if (percent) h.insert(h.end(), {"Total", "Head", "Middle", "Tail"});
+    else h.insert(h.end(), metrics.begin(), metrics.end());
+    h.push_back("epoch");
+    s << render(h, body, md) << "\n";
   }
   s << (md ? "### " : "") << "Top " << (options.top > 0 ? std::to_string(options.top) : std::string("all"))
-    << " trials (mAP in %)\n\n";
+    << " trials" << (percent ? " (mAP in %)" : "") << "\n\n";
   std::vector<std::vector<std::string>> body;
   for (const auto& r : all) body.push_back(row_cells(r, true));
   s << render(header, body, md);
@@ -416,7 +474,8 @@ std::string status_report(db::Store& store, const StatusOptions& options) {
                      c.interrupted ? fmt::format(", interrupted {}", c.interrupted) : "");
     for (const auto& r : run) s << running_line(r, study_live);
     if (!best.empty())
-      s << fmt::format("  best so far: {} {:.2f} % (trial {}, epoch {})\n", objective, best[0].value * 100,
+      s << fmt::format("  best so far: {} {} (trial {}, epoch {})\n", objective,
+                       lmclip_maps({objective}) ? pct(best[0].value) + " %" : fmt::format("{:.4g}", best[0].value),
                        best[0].trial.number, best[0].epoch.epoch);
     if (eta) {
       const int64_t e = std::llround(*eta);

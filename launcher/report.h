@@ -14,7 +14,8 @@ struct BestOptions {
   int64_t top = 10;
   std::string format = "table";      // table | csv | json | markdown
   bool pareto = false;               // the non-dominated (trial, epoch) pairs instead
-  std::vector<std::string> objectives = {"map_head", "map_tail"};  // of the front (maximised)
+  // Of the front (maximised); empty: the study's [sweep] objectives, else map_head, map_tail.
+  std::vector<std::string> objectives;
 };
 
 // Trials ranked by their best epoch's objective: their parameters and that epoch's mAP total /

@@ -70,11 +70,25 @@ Enum parse_enum(const std::string& text, const std::string& what,
 const std::vector<std::pair<const char*, SamplingMethod>> kMethods = {
     {"grid", SamplingMethod::Grid}, {"random", SamplingMethod::Random}, {"sobol", SamplingMethod::Sobol},
     {"tpe", SamplingMethod::Tpe}};
-const std::vector<std::pair<const char*, Objective>> kObjectives = {
-    {"map", Objective::Map}, {"map_head", Objective::MapHead},
-    {"map_middle", Objective::MapMiddle}, {"map_tail", Objective::MapTail}};
+const std::vector<std::pair<const char*, TrialKind>> kTrialKinds = {
+    {"lmclip", TrialKind::Lmclip}, {"command", TrialKind::Command}};
 const std::vector<std::pair<const char*, SchedulerKind>> kSchedulers = {
     {"none", SchedulerKind::None}, {"asha", SchedulerKind::Asha}};
+
+// "a, b , c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!trim(item).empty()) out.push_back(trim(item));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
 
 template <typename Enum>
 std::string enum_name(Enum value, const std::vector<std::pair<const char*, Enum>>& names) {
@@ -173,14 +187,20 @@ IniFile parse_ini_file(const std::string& path) {
 }
 
 std::string to_string(SamplingMethod method) { return enum_name(method, kMethods); }
-std::string to_string(Objective objective) { return enum_name(objective, kObjectives); }
+std::string to_string(TrialKind kind) { return enum_name(kind, kTrialKinds); }
 std::string to_string(SchedulerKind kind) { return enum_name(kind, kSchedulers); }
 
 SamplingMethod parse_sampling_method(const std::string& text, const std::string& what) {
   return parse_enum(text, what, kMethods);
 }
-Objective parse_objective(const std::string& text, const std::string& what) {
-  return parse_enum(text, what, kObjectives);
+TrialKind parse_trial_kind(const std::string& text, const std::string& what) {
+  return parse_enum(text, what, kTrialKinds);
+}
+
+const std::vector<std::string>& lmclip_objectives() {
+  static const std::vector<std::string> names = {"map", "map_head", "map_middle", "map_tail", "map_single",
+                                                 "map_multi"};
+  return names;
 }
 SchedulerKind parse_scheduler_kind(const std::string& text, const std::string& what) {
   return parse_enum(text, what, kSchedulers);
@@ -216,6 +236,47 @@ void SweepConfig::validate(const std::string& label) const {
   LMSWEEP_CHECK(lease_seconds >= 5 && std::isfinite(lease_seconds),
                 "{} lease_seconds = {}: must be at least 5 seconds (the lease is renewed every "
                 "lease_seconds / 6)", label, lease_seconds);
+  validate_objectives(label);
+  validate_trial(label);
+}
+
+void SweepConfig::validate_objectives(const std::string& label) const {
+  LMSWEEP_CHECK(objectives.empty() || objectives.size() >= 2,
+                "{} objectives = {}: give two or more (for one, use objective =)", label, join(objectives, ", "));
+  LMSWEEP_CHECK(objectives.empty() || objectives.front() == objective,
+                "{} objective = {} and objectives = {}: the first of objectives is the objective; give one of "
+                "the two", label, objective, join(objectives, ", "));
+  LMSWEEP_CHECK(objectives.empty() || scheduler == SchedulerKind::None,
+                "{} objectives = {} with scheduler = asha: ASHA ranks trials by one objective; use objective = "
+                "with asha, or scheduler = none", label, join(objectives, ", "));
+  std::set<std::string> distinct(objectives.begin(), objectives.end());
+  LMSWEEP_CHECK(distinct.size() == objectives.size(), "{} objectives = {}: a metric is listed twice", label,
+                join(objectives, ", "));
+  for (const auto& o : objectives.empty() ? std::vector<std::string>{objective} : objectives) {
+    if (trial == TrialKind::Lmclip) {
+      const auto& known = lmclip_objectives();
+      LMSWEEP_CHECK(std::find(known.begin(), known.end(), o) != known.end(),
+                    "{} objective '{}' is not a metric LM-CLIP trials record; use one of {}", label, o,
+                    join(known, ", "));
+    } else {
+      LMSWEEP_CHECK(is_metric_name(o), "{} objective '{}': a metric's name is a letter or '_', then letters, "
+                    "digits, '_', '-' or '.'", label, o);
+    }
+  }
+}
+
+void SweepConfig::validate_trial(const std::string& label) const {
+  LMSWEEP_CHECK(trial == TrialKind::Command || command.empty(),
+                "{} command = {} needs trial = command (trial = lmclip trains LM-CLIP itself)", label, command);
+  LMSWEEP_CHECK(trial == TrialKind::Lmclip || !trim(command).empty(),
+                "{} trial = command needs command = <program and arguments>, e.g. command = python3 train.py "
+                "--lr {{lr}}", label);
+  LMSWEEP_CHECK(stop_grace_seconds >= 0 && std::isfinite(stop_grace_seconds),
+                "{} stop_grace_seconds = {}: must be >= 0", label, stop_grace_seconds);
+  LMSWEEP_CHECK(warm_start.empty() || method == SamplingMethod::Tpe,
+                "{} warm_start = {} feeds TPE's history: use it with method = tpe", label, warm_start);
+  LMSWEEP_CHECK(warm_start.empty() || warm_start != name,
+                "{} warm_start = {} is this study: name another study of the database", label, warm_start);
 }
 
 nlohmann::json SweepConfig::to_json() const {
@@ -224,7 +285,13 @@ nlohmann::json SweepConfig::to_json() const {
                         {"trials", trials},
                         {"seed", seed},
                         {"gpus_per_trial", gpus_per_trial},
-                        {"objective", to_string(objective)},
+                        {"objective", objective},
+                        {"objectives", objectives},
+                        {"trial", to_string(trial)},
+                        {"command", command},
+                        {"stop_grace_seconds", stop_grace_seconds},
+                        {"trial_dir", trial_dir},
+                        {"warm_start", warm_start},
                         {"scheduler", to_string(scheduler)},
                         {"grace", grace},
                         {"reduction", reduction},
@@ -241,8 +308,10 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                                                  "seed",      "gpus_per_trial", "objective",
                                                  "scheduler", "grace",     "reduction",
                                                  "grid_points", "n_startup_trials", "window", "watchdog_seconds",
-                                                 "max_attempts", "lease_seconds"};
+                                                 "max_attempts", "lease_seconds", "objectives", "trial",
+                                                 "command", "stop_grace_seconds", "trial_dir", "warm_start"};
   SweepConfig cfg;
+  bool objective_given = false;
   std::set<std::string> seen;
   for (const KeyValue& kv : entries) {
     std::string key = lower(trim(kv.key));
@@ -267,7 +336,8 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
     } else if (key == "gpus_per_trial") {
       cfg.gpus_per_trial = static_cast<int>(parse_int(kv, label, 1, 1 << 20));
     } else if (key == "objective") {
-      cfg.objective = parse_objective(value, what);
+      cfg.objective = value;
+      objective_given = true;
     } else if (key == "scheduler") {
       cfg.scheduler = parse_scheduler_kind(value, what);
     } else if (key == "grace") {
@@ -288,8 +358,21 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
       cfg.max_attempts = static_cast<int>(parse_int(kv, label, 1, 1 << 20));
     } else if (key == "lease_seconds") {
       cfg.lease_seconds = parse_real(kv, label);
+    } else if (key == "objectives") {
+      cfg.objectives = split_list(value);
+    } else if (key == "trial") {
+      cfg.trial = parse_trial_kind(value, what);
+    } else if (key == "command") {
+      cfg.command = value;
+    } else if (key == "stop_grace_seconds") {
+      cfg.stop_grace_seconds = parse_real(kv, label);
+    } else if (key == "trial_dir") {
+      cfg.trial_dir = value;
+    } else if (key == "warm_start") {
+      cfg.warm_start = value;
     }
   }
+  if (!cfg.objectives.empty() && !objective_given) cfg.objective = cfg.objectives.front();
   cfg.validate(label);
   return cfg;
 }

@@ -50,16 +50,21 @@ IniFile parse_ini_text(const std::string& text, const std::string& path);
 std::string strip_inline_comment(const std::string& text);
 
 enum class SamplingMethod { Grid, Random, Sobol, Tpe };
-enum class Objective { Map, MapHead, MapMiddle, MapTail };
 enum class SchedulerKind { None, Asha };
+// What a trial runs: LM-CLIP training in the worker's process, or the user's program
+// (command_trial.h).
+enum class TrialKind { Lmclip, Command };
 
 std::string to_string(SamplingMethod method);  // "grid" | "random" | "sobol" | "tpe"
-std::string to_string(Objective objective);    // "map" | "map_head" | "map_middle" | "map_tail"
 std::string to_string(SchedulerKind kind);     // "none" | "asha"
+std::string to_string(TrialKind kind);         // "lmclip" | "command"
 // Inverses; throw lmsweep::Error listing the valid names. `what` names the value in the error.
 SamplingMethod parse_sampling_method(const std::string& text, const std::string& what = "method");
-Objective parse_objective(const std::string& text, const std::string& what = "objective");
 SchedulerKind parse_scheduler_kind(const std::string& text, const std::string& what = "scheduler");
+TrialKind parse_trial_kind(const std::string& text, const std::string& what = "trial");
+
+// The metrics an LM-CLIP trial records that can be objectives (maximised).
+const std::vector<std::string>& lmclip_objectives();
 
 // [sweep]: what to search and how. Defaults are the reference setup (ASHA grace 5 epochs,
 // reduction factor 2, as in damilab/lm-clip's Ray Tune run).
@@ -71,7 +76,21 @@ struct SweepConfig {
   int64_t trials = 0;               // 0: not given (grid: the grid size; random/sobol: an error)
   uint64_t seed = 0;                // study seed, 0 .. 2^63-1
   int gpus_per_trial = 1;
-  Objective objective = Objective::Map;
+  // What is maximised: for LM-CLIP trials one of lmclip_objectives(); for command trials any
+  // key of the program's epoch lines. With `objectives` (two or more), the first.
+  std::string objective = "map";
+  // Several objectives, each maximised: MOTPE suggests (method = tpe), `best --pareto` shows
+  // their front. Empty: one objective.
+  std::vector<std::string> objectives;
+  TrialKind trial = TrialKind::Lmclip;
+  // trial = command: the program and its arguments, {name} replaced by the point's value of
+  // dimension `name` (command_trial.h).
+  std::string command;
+  double stop_grace_seconds = 10;  // command trials: SIGTERM, then SIGKILL after this long
+  std::string trial_dir;           // command trials' folders (default: beside the database)
+  // Another study of the same database whose completed and pruned trials TPE learns from
+  // before its first suggestion (the same dimensions).
+  std::string warm_start;
   SchedulerKind scheduler = SchedulerKind::None;
   int grace = 5;                    // ASHA: first rung, in epochs
   double reduction = 2.0;           // ASHA: reduction factor (> 1)
@@ -92,6 +111,8 @@ struct SweepConfig {
   // Cross-field checks (name given, trials given for random/sobol, ranges); throws
   // lmsweep::Error. `label` names the section in messages, e.g. "sweep.ini [sweep]".
   void validate(const std::string& label = "[sweep]") const;
+  void validate_objectives(const std::string& label) const;
+  void validate_trial(const std::string& label) const;
 
   // Every field, with enums as their names. Stored with the study.
   nlohmann::json to_json() const;

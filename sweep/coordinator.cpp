@@ -43,17 +43,29 @@ bool holder_dead(const db::LeaseInfo& held, const db::LeaseInfo& me) {
   return !me.job.empty() && job_of(held.job) == job_of(me.job) && held.job != me.job;
 }
 
+// LM-CLIP's maps as percentages; a command trial's metrics as they are.
+std::string show_value(double v, TrialKind kind = TrialKind::Command) {
+  return kind == TrialKind::Lmclip ? fmt::format("{:.2f} %", v * 100) : fmt::format("{:.4g}", v);
+}
+
+// An epoch for the log: LM-CLIP's loss and maps, or a command trial's objectives.
+std::string describe_epoch(const db::EpochRecord& e, const SweepConfig& cfg) {
+  auto pct = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v * 100) : std::string("-"); };
+  if (cfg.trial == TrialKind::Lmclip)
+    return fmt::format("loss {:.4f}  mAP {} (head {} / middle {} / tail {})", e.train_loss.value_or(0), pct(e.map),
+                       pct(e.map_head), pct(e.map_middle), pct(e.map_tail));
+  std::string out;
+  for (const auto& o : cfg.objectives.empty() ? std::vector<std::string>{cfg.objective} : cfg.objectives) {
+    const auto v = db::epoch_value(e, o);
+    out += fmt::format("{}{} {}", out.empty() ? "" : "  ", o, v ? show_value(*v) : "-");
+  }
+  return out;
+}
+
 }  // namespace
 
-double objective_value(const db::EpochRecord& e, Objective objective) {
-  std::optional<double> v;
-  switch (objective) {
-    case Objective::Map: v = e.map; break;
-    case Objective::MapHead: v = e.map_head; break;
-    case Objective::MapMiddle: v = e.map_middle; break;
-    case Objective::MapTail: v = e.map_tail; break;
-  }
-  return v.value_or(std::numeric_limits<double>::quiet_NaN());
+double objective_value(const db::EpochRecord& e, const std::string& objective) {
+  return db::epoch_value(e, objective).value_or(std::numeric_limits<double>::quiet_NaN());
 }
 
 Coordinator::Coordinator(SweepSetup setup, std::function<void(const std::string&)> log)
@@ -140,7 +152,7 @@ void Coordinator::prepare() {
   spec.space_json = setup_.space.canonical();
   spec.config_json = setup_.base_options.dump();
   spec.method = to_string(cfg.method);
-  spec.objective = to_string(cfg.objective);
+  spec.objective = cfg.objective;
   spec.seed = static_cast<int64_t>(cfg.seed);
   spec.planned_trials = sampler_->num_trials();
   spec.gpus_per_trial = cfg.gpus_per_trial;
@@ -177,6 +189,7 @@ void Coordinator::prepare() {
     else ++kept;
     if (t.status == db::TrialStatus::Completed) ++completed;
   }
+  if (cfg.method == SamplingMethod::Tpe) load_warm_start();
   if (cfg.scheduler == SchedulerKind::Asha) {
     AshaOptions ao;
     ao.grace = cfg.grace;
@@ -280,37 +293,77 @@ bool Coordinator::window_allows(int64_t k) {
   return true;
 }
 
+namespace {
+
+// What TPE learns from one trial: its state and its value(s). Completed: the best epoch (as
+// `best` ranks them), or with several objectives the last epoch that recorded them all;
+// pruned: the last value it reached. nullopt: nothing to learn (no value yet, failed).
+std::optional<TpeObservation> observe(const db::TrialInfo& t, const std::vector<db::EpochRecord>& epochs,
+                                      const SweepConfig& cfg, bool liar) {
+  TpeObservation o;
+  switch (t.status) {
+    case db::TrialStatus::Completed: o.state = TpeObservation::State::Completed; break;
+    case db::TrialStatus::Pruned: o.state = TpeObservation::State::Pruned; break;
+    case db::TrialStatus::Failed: return std::nullopt;  // as Optuna: a failed trial says nothing of its point
+    default: o.state = TpeObservation::State::Running;  // running, or about to run again: liars
+  }
+  if (liar) o.state = TpeObservation::State::Running;
+  o.point = point_from_json(nlohmann::json::parse(t.params_json));
+  o.number = t.number;
+  o.epochs = static_cast<int64_t>(epochs.size());
+  bool any = false;
+  for (const auto& e : epochs) {
+    const double v = objective_value(e, cfg.objective);
+    if (std::isnan(v)) continue;
+    o.value = !any || o.state == TpeObservation::State::Pruned ? v : std::max(o.value, v);
+    any = true;
+    if (cfg.objectives.size() < 2) continue;
+    std::vector<double> values;
+    for (const auto& name : cfg.objectives)
+      if (const double x = objective_value(e, name); !std::isnan(x)) values.push_back(x);
+    if (values.size() == cfg.objectives.size()) o.values = std::move(values);
+  }
+  if (o.state != TpeObservation::State::Running && !any) return std::nullopt;
+  return o;
+}
+
+}  // namespace
+
 std::vector<TpeObservation> Coordinator::tpe_history(int64_t k) {
   const int w = setup_.config.window;
-  std::vector<TpeObservation> history;
+  std::vector<TpeObservation> history = warm_history_;
   for (const auto& t : store_->trials(study_id_)) {
     if (t.number >= k) continue;
-    TpeObservation o;
-    switch (t.status) {
-      case db::TrialStatus::Completed: o.state = TpeObservation::State::Completed; break;
-      case db::TrialStatus::Pruned: o.state = TpeObservation::State::Pruned; break;
-      case db::TrialStatus::Failed: continue;  // as Optuna: a failed trial says nothing of its point
-      default: o.state = TpeObservation::State::Running;  // running, or about to run again: liars
-    }
     // The window: trials k-w .. k-1 count as liars whatever they have become, so that the
     // suggestion does not depend on when they end.
-    if (w > 0 && t.number >= k - w) o.state = TpeObservation::State::Running;
-    o.point = point_from_json(nlohmann::json::parse(t.params_json));
-    o.number = t.number;
-    const auto epochs = store_->epochs(t.id);
-    o.epochs = static_cast<int64_t>(epochs.size());
-    bool any = false;
-    for (const auto& e : epochs) {
-      const double v = objective_value(e, setup_.config.objective);
-      if (std::isnan(v)) continue;
-      // Completed: the best epoch, as `best` ranks it; pruned: the last value it reached.
-      o.value = !any || o.state == TpeObservation::State::Pruned ? v : std::max(o.value, v);
-      any = true;
-    }
-    if (o.state != TpeObservation::State::Running && !any) continue;  // no value to learn from
-    history.push_back(std::move(o));
+    const bool liar = w > 0 && t.number >= k - w;
+    if (auto o = observe(t, store_->epochs(t.id), setup_.config, liar)) history.push_back(std::move(*o));
   }
   return history;
+}
+
+void Coordinator::load_warm_start() {
+  const auto& name = setup_.config.warm_start;
+  if (name.empty()) return;
+  const auto other = store_->find_study(name);
+  LMSWEEP_CHECK(other, "[sweep] warm_start = {}: {} holds no such study; name one of its studies", name,
+                setup_.db_path);
+  const auto theirs = SearchSpace::from_json(nlohmann::json::parse(other->space_json));
+  std::string mine_names, their_names;
+  for (const auto& d : setup_.space.dimensions()) mine_names += (mine_names.empty() ? "" : ", ") + d.name;
+  for (const auto& d : theirs.dimensions()) their_names += (their_names.empty() ? "" : ", ") + d.name;
+  LMSWEEP_CHECK(mine_names == their_names,
+                "[sweep] warm_start = {}: its dimensions ({}) are not this study's ({}); warm-start from a study of "
+                "the same space", name, their_names, mine_names);
+  const auto trials = store_->trials(other->id);
+  for (const auto& t : trials) {
+    if (t.status != db::TrialStatus::Completed && t.status != db::TrialStatus::Pruned) continue;
+    auto o = observe(t, store_->epochs(t.id), setup_.config, false);
+    if (!o || !fits(setup_.space, o->point)) continue;  // a value outside this space's ranges or choices
+    o->number = t.number - static_cast<int64_t>(trials.size());  // older than any trial of this study
+    warm_history_.push_back(std::move(*o));
+  }
+  log_(fmt::format("warm start: {} trial(s) of study '{}' in TPE's history", warm_history_.size(), name));
 }
 
 int64_t Coordinator::suggest_next_trial() {
@@ -323,8 +376,12 @@ int64_t Coordinator::suggest_next_trial() {
   // What it saw: the trials with values, and the liars.
   nlohmann::json seen = {{"finished", nlohmann::json::array()}, {"liars", nlohmann::json::array()},
                          {"window", setup_.config.window}};
-  for (const auto& o : history)
-    seen[o.state == TpeObservation::State::Running ? "liars" : "finished"].push_back(o.number);
+  int64_t warm = 0;
+  for (const auto& o : history) {
+    if (o.number < 0) ++warm;  // warm-start trials: counted, not listed
+    else seen[o.state == TpeObservation::State::Running ? "liars" : "finished"].push_back(o.number);
+  }
+  if (!setup_.config.warm_start.empty()) seen["warm_start"] = {{"study", setup_.config.warm_start}, {"trials", warm}};
   store_->set_suggestion(id, seen.dump());
   return id;
 }
@@ -354,10 +411,8 @@ void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {
     }
   }
   dist::send_json(down, source, kDecision, nlohmann::json{{"continue", keep_going}});
-  auto pct = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v * 100) : std::string("-"); };
-  log_(fmt::format("trial {} epoch {}/{}  loss {:.4f}  mAP {} (head {} / middle {} / tail {}){}", run.number,
-                   parsed.record.epoch, setup_.epochs, parsed.record.train_loss.value_or(0), pct(parsed.record.map),
-                   pct(parsed.record.map_head), pct(parsed.record.map_middle), pct(parsed.record.map_tail), note));
+  log_(fmt::format("trial {} epoch {}/{}  {}{}", run.number, parsed.record.epoch, setup_.epochs,
+                   describe_epoch(parsed.record, setup_.config), note));
 }
 
 void Coordinator::on_done(const nlohmann::json& m) {
@@ -387,11 +442,11 @@ void Coordinator::on_done(const nlohmann::json& m) {
 
 void Coordinator::progress(const std::string& event) {
   const auto c = store_->status_counts(study_id_);
-  const auto best = store_->best_trials(study_id_, db::BestQuery{to_string(setup_.config.objective), 1, false});
+  const auto best = store_->best_trials(study_id_, db::BestQuery{setup_.config.objective, 1, false});
   std::string best_text = "none yet";
   if (!best.empty())
-    best_text = fmt::format("{} {:.2f} % (trial {}, epoch {})", to_string(setup_.config.objective),
-                            best[0].value * 100, best[0].trial.number, best[0].epoch.epoch);
+    best_text = fmt::format("{} {} (trial {}, epoch {})", setup_.config.objective, show_value(best[0].value, setup_.config.trial),
+                            best[0].trial.number, best[0].epoch.epoch);
   const int64_t remaining = c.pending + c.running + c.interrupted;
   std::string eta = "-";
   if (done_this_run_ > 0 && remaining > 0) {

@@ -31,6 +31,7 @@ struct SweepSetup {
   int epochs = 1;               // of every trial (ASHA's max_t)
   int num_groups = 1;           // rank groups: mpirun -np / gpus_per_trial
   bool retry_failed = false;    // failed trials run again (sweep --retry-failed)
+  std::string trial_root;       // command trials' folders ([sweep] trial_dir, or beside the database)
 };
 
 class Coordinator {
@@ -70,6 +71,7 @@ class Coordinator {
   int64_t suggest_next_trial();                       // tpe: adds trial next_number_, returns its id
   std::vector<TpeObservation> tpe_history(int64_t k);  // what trial k's suggestion sees
   bool window_allows(int64_t k);                       // every trial before k - window has ended
+  void load_warm_start();                              // [sweep] warm_start's trials, into warm_history_
 
   SweepSetup setup_;
   std::function<void(const std::string&)> log_;
@@ -80,6 +82,7 @@ class Coordinator {
   std::vector<int64_t> queue_;  // trial ids to run, by number
   int64_t next_number_ = 0;     // the next trial to add (tpe adds them as it hands them out)
   std::vector<std::pair<int, nlohmann::json>> waiting_;  // requests the window holds back
+  std::vector<TpeObservation> warm_history_;            // warm_start's trials (negative numbers)
   struct Running {
     int64_t number = 0;
     int group = 0;
@@ -99,7 +102,8 @@ class Coordinator {
   double trial_seconds_this_run_ = 0;
 };
 
-// The objective's value in an epoch record (map, map_head, map_middle, map_tail), NaN if absent.
-double objective_value(const db::EpochRecord& record, Objective objective);
+// The objective's value in an epoch record (a column such as map_tail, or a command trial's
+// metric), NaN if absent.
+double objective_value(const db::EpochRecord& record, const std::string& objective);
 
 }  // namespace lmsweep::sweep

@@ -107,6 +107,13 @@ bool GroupLink::receive_decision(int64_t trial_id, double timeout_seconds, const
   return wait(0, kGroupDecision, trial_id, timeout_seconds, check).value("continue", false);
 }
 
+std::optional<bool> GroupLink::poll_decision(int64_t trial_id) {
+  if (size_ == 1) return std::nullopt;
+  const auto m = poll(0, kGroupDecision, trial_id);
+  if (!m) return std::nullopt;
+  return m->value("continue", false);
+}
+
 RankOutcome GroupLink::agree(int64_t trial_id, const RankOutcome& mine, double timeout_seconds) {
   if (size_ == 1) return mine;
   if (rank_ != 0) {

@@ -45,6 +45,8 @@ class GroupLink {
   void send_decision(int64_t trial_id, bool keep_going);
   // Members: the leader's decision; `check` runs between polls (it throws to give up).
   bool receive_decision(int64_t trial_id, double timeout_seconds, const std::function<void()>& check);
+  // Members of a command trial, between polls of their process: a decision if one came.
+  std::optional<bool> poll_decision(int64_t trial_id);
 
   // Every rank calls it when its part of the trial ended: members send their outcome to the
   // leader, which combines them (a member silent for timeout_seconds counts as failed) and

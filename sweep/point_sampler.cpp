@@ -102,6 +102,25 @@ Point point_from_json(const nlohmann::json& j) {
   return p;
 }
 
+bool fits(const SearchSpace& space, const Point& point) {
+  for (const auto& d : space.dimensions()) {
+    const ParamValue* v = find_value(point, d.name);
+    if (!v) return false;
+    switch (d.dist) {
+      case Distribution::Choice:
+      case Distribution::Fixed:
+        if (std::find(d.values.begin(), d.values.end(), *v) == d.values.end()) return false;
+        break;
+      case Distribution::IntUniform:
+        if (!v->is_int() || v->as_int() < d.low || v->as_int() > d.high) return false;
+        break;
+      default:
+        if (v->is_string() || v->as_double() < d.low || v->as_double() > d.high) return false;
+    }
+  }
+  return true;
+}
+
 const ParamValue* find_value(const Point& point, const std::string& name) {
   for (const auto& [n, v] : point) {
     if (n == name) return &v;

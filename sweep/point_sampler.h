@@ -42,6 +42,9 @@ nlohmann::json to_json(const Point& point);  // {"batch-size": 16, "gamma-neg": 
 Point point_from_json(const nlohmann::json& j);  // inverse; throws lmsweep::Error
 // The value of `name` in `point`; nullptr when absent.
 const ParamValue* find_value(const Point& point, const std::string& name);
+// Whether `point` has a value of every dimension of `space`, inside its range or choices
+// (a point of another study, for warm starts).
+bool fits(const SearchSpace& space, const Point& point);
 
 // Counter-based hashing (splitmix64, Steele et al. 2014).
 uint64_t splitmix64(uint64_t x);

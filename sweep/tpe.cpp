@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "sweep/pareto.h"
 
 namespace lmsweep::sweep {
 namespace {
@@ -103,10 +104,9 @@ struct Mixture {
 };
 
 Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vector<double>>& obs,
-                      const TpeOptions& o) {
+                      const TpeOptions& o, std::vector<double> w) {
   const int n = static_cast<int>(obs.size());
   Mixture m;
-  std::vector<double> w = tpe_weights(n);
   w.push_back(o.prior_weight);
   double total = 0;
   for (double x : w) total += x;
@@ -205,6 +205,174 @@ bool better(const TpeObservation& a, const TpeObservation& b, bool maximize) {
   return a.number < b.number;
 }
 
+
+// The good (below) and bad (above) observations, each in trial order (the age weights fall on
+// the oldest).
+struct Split {
+  std::vector<const TpeObservation*> below, above;
+};
+
+bool multi_objective(const std::vector<TpeObservation>& history) {
+  return std::any_of(history.begin(), history.end(), [](const TpeObservation& o) {
+    return o.state == TpeObservation::State::Completed && o.values.size() >= 2;
+  });
+}
+
+// Minimised copies, as Optuna's MOTPE computes with them: its reference point beyond the worst,
+// max(1.1 w, 0.9 w) per objective (0 -> 1e-12), and hypervolumes over it.
+std::vector<std::vector<double>> losses(const std::vector<const TpeObservation*>& obs) {
+  std::vector<std::vector<double>> out;
+  for (const auto* o : obs) {
+    std::vector<double> l;
+    for (double v : o->values) l.push_back(-v);  // every objective is maximised
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::vector<double> reference_point(const std::vector<std::vector<double>>& loss) {
+  std::vector<double> ref(loss.at(0).size(), -std::numeric_limits<double>::infinity());
+  for (const auto& l : loss)
+    for (size_t k = 0; k < l.size(); ++k) ref[k] = std::max(ref[k], l[k]);
+  for (double& r : ref) r = r == 0 ? 1e-12 : std::max(1.1 * r, 0.9 * r);
+  return ref;
+}
+
+// The hypervolume of minimised points under `ref` (pareto.h maximises: negate both).
+double loss_hypervolume(const std::vector<std::vector<double>>& loss, const std::vector<double>& ref) {
+  std::vector<std::vector<double>> up;
+  for (const auto& l : loss) {
+    std::vector<double> p;
+    for (double x : l) p.push_back(-x);
+    up.push_back(std::move(p));
+  }
+  std::vector<double> r;
+  for (double x : ref) r.push_back(-x);
+  return hypervolume(up, r);
+}
+
+// Non-domination ranks (0: the Pareto front) of maximised value vectors.
+std::vector<int> domination_ranks(const std::vector<const TpeObservation*>& obs) {
+  std::vector<std::vector<double>> points;
+  for (const auto* o : obs) points.push_back(o->values);
+  std::vector<int> rank(points.size(), -1);
+  std::vector<size_t> left(points.size());
+  for (size_t i = 0; i < left.size(); ++i) left[i] = i;
+  for (int r = 0; !left.empty(); ++r) {
+    std::vector<std::vector<double>> sub;
+    for (size_t i : left) sub.push_back(points[i]);
+    std::vector<size_t> next;
+    const auto front = pareto_front(sub);
+    std::vector<bool> on(left.size(), false);
+    for (size_t f : front) on[f] = true;
+    for (size_t j = 0; j < left.size(); ++j) {
+      if (on[j]) rank[left[j]] = r;
+      else next.push_back(left[j]);
+    }
+    left = std::move(next);
+  }
+  return rank;
+}
+
+// Optuna's MOTPE split of the completed trials: whole fronts while they fit in n_below, then
+// from the next front the points that add the most hypervolume, one at a time (greedy HSSP).
+std::vector<const TpeObservation*> best_by_fronts(const std::vector<const TpeObservation*>& done, size_t n_below) {
+  const std::vector<int> rank = domination_ranks(done);
+  std::vector<const TpeObservation*> below;
+  for (int r = 0; below.size() < n_below; ++r) {
+    std::vector<const TpeObservation*> front;
+    for (size_t i = 0; i < done.size(); ++i)
+      if (rank[i] == r) front.push_back(done[i]);
+    if (below.size() + front.size() <= n_below) {
+      below.insert(below.end(), front.begin(), front.end());
+      continue;
+    }
+    const auto loss = losses(front);
+    const auto ref = reference_point(loss);
+    std::vector<std::vector<double>> chosen;
+    std::vector<bool> taken(front.size(), false);
+    while (below.size() < n_below) {
+      size_t best = 0;
+      double best_gain = -1;
+      for (size_t i = 0; i < front.size(); ++i) {
+        if (taken[i]) continue;
+        auto with = chosen;
+        with.push_back(loss[i]);
+        const double gain = loss_hypervolume(with, ref);
+        if (gain > best_gain) {
+          best_gain = gain;
+          best = i;
+        }
+      }
+      taken[best] = true;
+      chosen.push_back(loss[best]);
+      below.push_back(front[best]);
+    }
+  }
+  return below;
+}
+
+Split split_observations(const std::vector<TpeObservation>& history, int finished, bool maximize) {
+  std::vector<const TpeObservation*> order;
+  for (const auto& o : history) order.push_back(&o);
+  // gamma counts the finished trials only; running ones (the liars) always go to g.
+  const size_t n_below = std::min(order.size(), static_cast<size_t>(tpe_gamma(finished)));
+  std::vector<const TpeObservation*> below;
+  if (multi_objective(history)) {
+    // As Optuna: completed trials by fronts; pruned and running ones above.
+    std::vector<const TpeObservation*> done;
+    for (const auto* o : order)
+      if (o->state == TpeObservation::State::Completed && o->values.size() >= 2) done.push_back(o);
+    below = best_by_fronts(done, std::min(n_below, done.size()));
+  } else {
+    std::sort(order.begin(), order.end(),
+              [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, maximize); });
+    below.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_below));
+  }
+  Split s;
+  for (const auto* o : order)
+    (std::find(below.begin(), below.end(), o) != below.end() ? s.below : s.above).push_back(o);
+  auto by_number = [](const TpeObservation* a, const TpeObservation* b) { return a->number < b->number; };
+  std::sort(s.below.begin(), s.below.end(), by_number);
+  std::sort(s.above.begin(), s.above.end(), by_number);
+  return s;
+}
+
+// l(x)'s weights: Optuna's age ramp, or (several objectives) each point's share of the
+// hypervolume, its leave-one-out contribution over the largest, at least 1e-12.
+std::vector<double> below_weights(const std::vector<const TpeObservation*>& below) {
+  const bool multi = !below.empty() && std::all_of(below.begin(), below.end(), [](const auto* o) {
+    return o->values.size() >= 2;
+  });
+  if (!multi || below.size() <= 1) return tpe_weights(static_cast<int>(below.size()));
+  const auto loss = losses(below);
+  const auto ref = reference_point(loss);
+  const double hv = loss_hypervolume(loss, ref);
+  std::vector<double> contrib(below.size());
+  for (size_t i = 0; i < below.size(); ++i) {
+    auto rest = loss;
+    rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i));
+    contrib[i] = hv - loss_hypervolume(rest, ref);
+  }
+  const double top = std::max(*std::max_element(contrib.begin(), contrib.end()), 1e-12);
+  for (double& c : contrib) c = std::max(c / top, 1e-12);
+  return contrib;
+}
+
+std::vector<std::vector<double>> encode(const std::vector<Axis>& axes, const std::vector<const TpeObservation*>& group) {
+  std::vector<std::vector<double>> out;
+  for (const auto* o : group) {
+    std::vector<double> x;
+    for (const auto& ax : axes) {
+      const ParamValue* v = find_value(o->point, ax.dim->name);
+      LMSWEEP_CHECK(v, "tpe: trial {} has no value of {}", o->number, ax.dim->name);
+      x.push_back(encode(ax, *v));
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
 }  // namespace
 
 int tpe_gamma(int n) { return std::min(static_cast<int>(std::ceil(0.1 * n)), 25); }
@@ -228,31 +396,10 @@ Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& h
   std::vector<Axis> axes;
   for (const auto& d : space.dimensions())
     if (d.dist != Distribution::Fixed) axes.push_back(axis_of(d));
-  std::vector<const TpeObservation*> order;
-  for (const auto& o : history) order.push_back(&o);
-  std::sort(order.begin(), order.end(),
-            [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, options.maximize); });
-  // gamma counts the finished trials only; running ones (the liars) always sort last, into g.
-  const size_t n_below = std::min(order.size(), static_cast<size_t>(tpe_gamma(static_cast<int>(finished))));
-  // Each group in trial order, so that the age weights fall on the oldest.
-  auto encode_group = [&](size_t from, size_t to) {
-    std::vector<const TpeObservation*> group(order.begin() + static_cast<std::ptrdiff_t>(from),
-                                             order.begin() + static_cast<std::ptrdiff_t>(to));
-    std::sort(group.begin(), group.end(), [](const auto* a, const auto* b) { return a->number < b->number; });
-    std::vector<std::vector<double>> out;
-    for (const auto* o : group) {
-      std::vector<double> x;
-      for (const auto& ax : axes) {
-        const ParamValue* v = find_value(o->point, ax.dim->name);
-        LMSWEEP_CHECK(v, "tpe: trial {} has no value of {}", o->number, ax.dim->name);
-        x.push_back(encode(ax, *v));
-      }
-      out.push_back(std::move(x));
-    }
-    return out;
-  };
-  const Mixture below = build_mixture(axes, encode_group(0, n_below), options);
-  const Mixture above = build_mixture(axes, encode_group(n_below, order.size()), options);
+  const Split split = split_observations(history, static_cast<int>(finished), options.maximize);
+  const Mixture below = build_mixture(axes, encode(axes, split.below), options, below_weights(split.below));
+  const Mixture above = build_mixture(axes, encode(axes, split.above), options,
+                                      tpe_weights(static_cast<int>(split.above.size())));
   Draws draws(seed);
   std::vector<double> best;
   double best_score = -std::numeric_limits<double>::infinity();

@@ -16,7 +16,11 @@
 //    high - low). Integers are bins of width 1 ([low - 0.5, high + 0.5]);
 //  - choice dimensions: per observation prior_weight / (n + 1) on every value plus 1 on its
 //    own, normalised; the prior uniform;
-//  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins.
+//  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins;
+//  - several objectives (observations with `values`; Optuna's MOTPE, sampler.py
+//    _split_complete_trials_multi_objective): the completed trials split by non-domination
+//    fronts, the last front cut by greedy hypervolume subset selection; l's kernels weigh by
+//    their hypervolume contribution; pruned and running trials go to g.
 // Deterministic in (history, seed): the same history gives the same point. Torch-free.
 #include <cstdint>
 #include <vector>
@@ -33,6 +37,8 @@ struct TpeObservation {
   double value = 0;    // the objective (completed: the trial's best; pruned: its last); ignored for running
   int64_t epochs = 0;  // reached (orders pruned trials)
   int64_t number = 0;  // the trial number (orders observations by age)
+  // Several objectives (MOTPE, all maximised): a completed trial's values, else empty.
+  std::vector<double> values;
 };
 
 struct TpeOptions {

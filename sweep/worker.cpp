@@ -24,6 +24,7 @@
 #include "dist/c10d_group.h"
 #include "dist/mpi_channel.h"
 #include "db/store.h"
+#include "sweep/command_trial.h"
 #include "sweep/crash_notes.h"
 #include "sweep/group_link.h"
 #include "sweep/point_sampler.h"
@@ -47,6 +48,7 @@ struct Worker {
   int group = 0, group_rank = 0, k = 1;
   bool leader = false;
   std::string host;
+  int gpu = -1;          // this rank's GPU on its host (-1: none), for command trials' CUDA_VISIBLE_DEVICES
   nlohmann::json ranks;  // [{rank, host, pid}] of the group, for the coordinator
   TrainOptions base;
   dist::ProcessGroupOptions pg_options;
@@ -57,7 +59,8 @@ struct Worker {
   double longest_interval = 0;  // between two steps, over every trial so far (auto watchdog)
 
   Worker(const WorkerSetup& s, const dist::Channels& c) : setup(s), channels(c) {}
-  bool process_group_needed() const { return k > 1; }
+  // Command trials bring their own (torch.distributed's env:// rendezvous).
+  bool process_group_needed() const { return k > 1 && setup.trial == TrialKind::Lmclip; }
   void reset_collectives() {
     std::lock_guard<std::mutex> lock(collectives_mutex);
     collectives.reset();  // closes this rank's connections: peers blocked in Gloo get an error
@@ -89,6 +92,12 @@ class Attempt {
     if (dog_) dog_->beat();
     check();
     if (const auto fault = w_.setup.faults.at(a_.number, w_.group_rank, step_, a_.attempt)) fire(*fault);
+  }
+  // Progress without a step of LM-CLIP's (command trials): the watchdog and the peers only.
+  void beat() {
+    ++step_;
+    if (dog_) dog_->beat();
+    check();
   }
   void check() {
     w_.link->check_peers(a_.trial_id);
@@ -227,10 +236,110 @@ std::string run_real_trial(Worker& w, Attempt& attempt, const Assignment& a, con
   return "completed";
 }
 
+// ---------------------------------------------------------------- command trials
+
+// The environment of this rank's process (command_trial.h): the trial, and torch.distributed's
+// env:// rendezvous over the group.
+std::vector<std::pair<std::string, std::string>> command_environment(const Worker& w, const Assignment& a,
+                                                                     const std::string& dir, int port) {
+  std::vector<std::pair<std::string, std::string>> env = {
+      {"LMSWEEP_PARAMS", a.params.dump()},         {"LMSWEEP_TRIAL", std::to_string(a.number)},
+      {"LMSWEEP_SEED", std::to_string(a.seed)},     {"LMSWEEP_ATTEMPT", std::to_string(a.attempt)},
+      {"LMSWEEP_TRIAL_DIR", dir},                   {"LMSWEEP_RESUME_DIR", dir + "/resume"},
+      {"MASTER_ADDR", w.pg_options.single_host ? "127.0.0.1" : w.ranks[0].value("host", std::string())},
+      {"MASTER_PORT", std::to_string(port)},        {"WORLD_SIZE", std::to_string(w.k)},
+      {"RANK", std::to_string(w.group_rank)}};
+  int local_rank = 0, local_size = 0;
+  std::string gpus;
+  for (const auto& r : w.ranks) {
+    if (r.value("host", std::string()) != w.host) continue;
+    local_rank += r.value("rank", 0) < w.group_rank;
+    ++local_size;
+    if (r.value("gpu", -1) >= 0) gpus += (gpus.empty() ? "" : ",") + std::to_string(r.value("gpu", -1));
+  }
+  env.emplace_back("LOCAL_RANK", std::to_string(local_rank));
+  env.emplace_back("LOCAL_WORLD_SIZE", std::to_string(local_size));
+  if (!gpus.empty()) env.emplace_back("CUDA_VISIBLE_DEVICES", gpus);
+  return env;
+}
+
+ProcessSpec command_spec(const Worker& w, const Assignment& a, int port) {
+  const std::string dir = command_trial_dir(w.setup.trial_root, w.setup.study, a.number);
+  std::filesystem::create_directories(std::filesystem::path(dir) / "resume");
+  ProcessSpec spec;
+  spec.argv = CommandTemplate::parse(w.setup.command).substitute(a.params);
+  spec.argv[0] = find_program(spec.argv[0]);
+  spec.env = command_environment(w, a, dir, port);
+  const std::string suffix = w.group_rank == 0 ? "" : fmt::format(".rank{}", w.group_rank);
+  spec.stdout_log = fmt::format("{}/stdout{}.log", dir, suffix);
+  spec.stderr_log = fmt::format("{}/stderr{}.log", dir, suffix);
+  return spec;
+}
+
+// The leader's check of an epoch line: it carries every objective, as a number.
+void check_objectives(const nlohmann::json& line, const std::vector<std::string>& objectives) {
+  for (const auto& o : objectives) {
+    if (line.contains(o) && line[o].is_number()) continue;
+    std::string keys;
+    for (auto it = line.begin(); it != line.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
+    throw Error(fmt::format("the command's epoch line has no number '{}' (an objective of the sweep); its keys: {}",
+                            o, keys));
+  }
+}
+
+// How the process ended, as a status; throws with its stderr's last line when it failed.
+std::string command_exit(Worker& w, Attempt& attempt, const Assignment& a, ChildProcess& child, const ProcessSpec& spec) {
+  while (!child.poll_exit()) {
+    attempt.beat();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (child.succeeded()) return "completed";
+  // A member's process dies when the leader's was pruned: the leader's word comes first.
+  if (!w.leader)
+    for (int i = 0; i < 50; ++i) {
+      if (const auto d = w.link->poll_decision(a.trial_id); d && !*d) return "pruned";
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  const std::string last = last_line_of(spec.stderr_log);
+  throw Error(fmt::format("command {}: {} (log: {})", child.describe_exit(),
+                          last.empty() ? "nothing on stderr" : last, spec.stderr_log));
+}
+
+// One rank's process of a command trial, from start to end (command_trial.h).
+std::string run_command_trial(Worker& w, Attempt& attempt, const Assignment& a, int64_t epochs) {
+  const int port = dist::broadcast_json(w.group_comm, 0, w.leader ? free_tcp_port() : 0).get<int>();
+  const ProcessSpec spec = command_spec(w, a, port);
+  ChildProcess child(spec);  // its destructor stops it when this throws
+  const double grace = w.setup.stop_grace_seconds;
+  const bool beat_on_output = w.setup.watchdog_seconds > 0;  // else only peers and stops end it
+  while (true) {
+    const auto line = child.read_line(0.1);
+    if (line || !beat_on_output) attempt.beat();
+    if (w.setup.stop_requested && w.setup.stop_requested()) {
+      child.terminate(grace);
+      return "interrupted";
+    }
+    if (!w.leader) {
+      if (const auto d = w.link->poll_decision(a.trial_id); d && !*d) {
+        child.terminate(grace);
+        return "pruned";
+      }
+    } else if (const auto j = line ? parse_epoch_output(*line) : std::nullopt) {
+      check_objectives(*j, w.setup.objectives);
+      if (!report_epoch(w, attempt, a, j->dump())) {
+        child.terminate(grace);
+        return j->value("epoch", int64_t{0}) < epochs ? "pruned" : "completed";
+      }
+    }
+    if (!line && child.output_ended()) return command_exit(w, attempt, a, child, spec);
+  }
+}
+
 // Rank, host and pid of every rank of the group, known to every rank of it.
-nlohmann::json group_ranks(MPI_Comm group_comm, int group_rank, const std::string& host, int k) {
+nlohmann::json group_ranks(MPI_Comm group_comm, int group_rank, const std::string& host, int gpu, int k) {
   nlohmann::json ranks = nlohmann::json::array();
-  const nlohmann::json mine = {{"rank", group_rank}, {"host", host}, {"pid", static_cast<int64_t>(::getpid())}};
+  const nlohmann::json mine = {
+      {"rank", group_rank}, {"host", host}, {"pid", static_cast<int64_t>(::getpid())}, {"gpu", gpu}};
   for (int r = 0; r < k; ++r) ranks.push_back(dist::broadcast_json(group_comm, r, mine));
   return ranks;
 }
@@ -244,7 +353,9 @@ void set_up(Worker& w, MPI_Comm world) {
   MPI_Comm_rank(w.group_comm, &w.group_rank);
   w.leader = w.group_rank == 0;
   w.host = host_name();
-  w.ranks = group_ranks(w.group_comm, w.group_rank, w.host, w.k);
+  const int gpus = compat::cuda_device_count();
+  w.gpu = gpus > 0 ? dist::node_placement(world).rank % gpus : -1;
+  w.ranks = group_ranks(w.group_comm, w.group_rank, w.host, w.gpu, w.k);
   w.link = std::make_unique<GroupLink>(w.group_comm);
   w.base = w.setup.base;
   if (w.base.threads == 0) {
@@ -258,7 +369,7 @@ void set_up(Worker& w, MPI_Comm world) {
   // (the NCCL communicator below included).
   w.base.device = dist::rank_device(w.base.device, dist::node_placement(world).rank, compat::cuda_device_count());
   dist::use_device(w.base.device);
-  w.pg_options.cuda = cuda && w.setup.fake_epoch_seconds < 0;
+  w.pg_options.cuda = cuda && w.setup.fake_epoch_seconds < 0 && w.setup.trial == TrialKind::Lmclip;
   w.pg_options.single_host = dist::node_placement(w.group_comm).whole_comm_on_node;
   // A Gloo collective waits a little longer than the watchdog: the watchdog names the stall,
   // the timeout frees a rank the watchdog could not (Gloo has no abort).
@@ -282,6 +393,10 @@ TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& param
     o.resume = true;  // a requeued trial continues from its last state, if it has one
   }
   return o;
+}
+
+std::string command_trial_dir(const std::string& trial_root, const std::string& study, int64_t number) {
+  return (std::filesystem::path(trial_root) / study / fmt::format("trial-{:05}", number)).string();
 }
 
 double fake_map(const nlohmann::json& params, int64_t epoch, int64_t epochs) {
@@ -308,6 +423,7 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const dist::Channels& c
     ++trials;
     Attempt attempt(w, a);
     const RankOutcome outcome = attempt.run([&] {
+      if (setup.trial == TrialKind::Command) return run_command_trial(w, attempt, a, w.base.epochs);
       const TrainOptions o = trial_options(w.base, a.params, a.seed, setup.study, a.number);
       return setup.fake_epoch_seconds >= 0 ? run_fake_trial(w, attempt, a, o) : run_real_trial(w, attempt, a, o);
     });

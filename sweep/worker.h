@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sweep/config.h"
 #include "sweep/fault.h"
 #include "train/options.h"
 
@@ -25,6 +26,13 @@ struct WorkerSetup {
   std::function<bool()> stop_requested;
   double watchdog_seconds = 0;  // [sweep] watchdog_seconds (0: auto)
   FaultPlan faults;             // LMSWEEP_FAULT (fault.h); empty: none
+  // trial = command (command_trial.h): the program, where its folders go, how long it may
+  // take to stop, and the objectives its epoch lines must carry.
+  TrialKind trial = TrialKind::Lmclip;
+  std::string command;
+  std::string trial_root;  // trial folders: trial_root/<study>/trial-00042
+  double stop_grace_seconds = 10;
+  std::vector<std::string> objectives;
 };
 
 // Runs until the coordinator has no trial left for this rank's group. Returns the number of
@@ -34,6 +42,9 @@ int run_worker(const WorkerSetup& setup, MPI_Comm world, const dist::Channels& c
 // The options of trial `number` with `params` (flag -> value) applied to `base`.
 TrainOptions trial_options(const TrainOptions& base, const nlohmann::json& params, uint64_t seed,
                            const std::string& study, int64_t number);
+
+// A command trial's folder: trial_root/<study>/trial-00042.
+std::string command_trial_dir(const std::string& trial_root, const std::string& study, int64_t number);
 
 // A fake trial's mAP at an epoch: deterministic in (params, epoch), rising with the epoch.
 double fake_map(const nlohmann::json& params, int64_t epoch, int64_t epochs);

@@ -99,7 +99,7 @@ TEST(SweepConfig, ParsesTheIssueExample) {
   EXPECT_EQ(cfg.trials, 200);
   EXPECT_EQ(cfg.seed, 1u);
   EXPECT_EQ(cfg.gpus_per_trial, 1);
-  EXPECT_EQ(cfg.objective, Objective::Map);
+  EXPECT_EQ(cfg.objective, "map");
   EXPECT_EQ(cfg.scheduler, SchedulerKind::Asha);
   EXPECT_EQ(cfg.grace, 5);
   EXPECT_DOUBLE_EQ(cfg.reduction, 2.0);
@@ -122,12 +122,12 @@ TEST(SweepConfig, AcceptsDashesAndAllValues) {
   EXPECT_EQ(cfg.method, SamplingMethod::Grid);
   EXPECT_EQ(cfg.trials, 0);  // grid: the grid size
   EXPECT_EQ(cfg.gpus_per_trial, 2);
-  EXPECT_EQ(cfg.objective, Objective::MapTail);
+  EXPECT_EQ(cfg.objective, "map_tail");
   EXPECT_EQ(cfg.grace, 3);
   EXPECT_DOUBLE_EQ(cfg.reduction, 3.0);
   EXPECT_EQ(cfg.grid_points, 5);
-  EXPECT_EQ(to_string(Objective::MapMiddle), "map_middle");
-  EXPECT_EQ(parse_objective("map_head"), Objective::MapHead);
+  EXPECT_EQ(to_string(TrialKind::Command), "command");
+  EXPECT_EQ(parse_trial_kind("lmclip"), TrialKind::Lmclip);
   EXPECT_EQ(parse_sampling_method("sobol"), SamplingMethod::Sobol);
   EXPECT_EQ(parse_scheduler_kind("none"), SchedulerKind::None);
 }
@@ -142,7 +142,7 @@ TEST(SweepConfig, BadInputErrors) {
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"method", "bayes"}}),
                {"method", "'bayes'", "grid | random | sobol | tpe"});
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"objective", "acc"}}),
-               {"objective", "map | map_head | map_middle | map_tail"});
+               {"objective 'acc' is not a metric LM-CLIP trials record", "map, map_head, map_middle, map_tail"});
   expect_error(parse({{"name", "a"}, {"trials", "3"}, {"scheduler", "hyperband"}}),
                {"scheduler", "none | asha"});
   expect_error(parse({{"name", "a"}, {"trials", "many"}}), {"trials", "'many'", "integer"});
