@@ -60,9 +60,10 @@ void print_sweep_help(const po::options_description& desc) {
 
 // Command trials' folders: [sweep] trial_dir, or <database>-trials beside the database.
 std::string trial_root(const sweep::SweepConfig& config, const std::string& db_path) {
-  if (!config.trial_dir.empty()) return config.trial_dir;
-  const std::filesystem::path db(db_path);
-  return (db.parent_path() / (db.stem().string() + "-trials")).string();
+  // Absolute: the program may change its folder, and its rank may start elsewhere.
+  if (!config.trial_dir.empty()) return std::filesystem::absolute(config.trial_dir).lexically_normal().string();
+  const std::filesystem::path db = std::filesystem::absolute(db_path);
+  return (db.parent_path() / (db.stem().string() + "-trials")).lexically_normal().string();
 }
 
 // The sweep as every rank reads it (the same files, the same way: they fail or not together).

@@ -2,6 +2,7 @@
 // The MPI sweep from tests: `mpirun -np N lmsweep sweep ...` through a shell (each bounded by
 // timeout(1)), fake-trial configs, and the trials as the database holds them.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -41,6 +42,25 @@ inline std::string mpirun(int np, int seconds = 120) {
 }
 
 inline const std::string kExe = LMSWEEP_EXE;
+
+// Starts a shell command in a session of its own (returns its pid), so that kill_session can
+// take every process of the job at once, as a node failure or a job kill would.
+inline pid_t start_in_session(const std::string& command) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// kill -9 of every process of the session (mpirun puts each rank in a process group of its
+// own, within the session), then reaps the shell.
+inline void kill_session(pid_t pid) {
+  run("pkill -KILL -s " + std::to_string(pid));
+  waitpid(pid, nullptr, 0);
+}
 
 inline void write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -155,14 +155,8 @@ TEST(SweepMpi, KillNineThenResumeKeepsCompletedTrials) {
   write(dir / "s.ini", fake_config("kill", "random", 10, "", kSpace, 4));
   const std::string command = "cd " + dir.string() + " && " + mpirun(3) + kExe +
                               " sweep --config s.ini --db s.db --fake-epoch-seconds 0.15";
-  // The whole job in a session of its own, so that kill -9 can take every rank at once.
-  const pid_t pid = fork();
+  const pid_t pid = start_in_session(command + " > first.log 2>&1");
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    setsid();
-    execl("/bin/sh", "sh", "-c", (command + " > first.log 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
   // Wait until some trials completed and others run.
   std::map<int64_t, TrialRow> before;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -178,10 +172,7 @@ TEST(SweepMpi, KillNineThenResumeKeepsCompletedTrials) {
     } catch (const std::exception&) {
     }
   }
-  // mpirun puts each rank in a process group of its own, within the session setsid made: kill
-  // the session, every rank at once, as a node failure or a job kill would.
-  run("pkill -KILL -s " + std::to_string(pid));
-  waitpid(pid, nullptr, 0);
+  kill_session(pid);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   before = trials(dir / "s.db", "kill");
   const int completed_before = count_status(before, "completed");

@@ -1,0 +1,275 @@
+// Command trials end to end (`[sweep] trial = command`): `mpirun lmsweep sweep` runs a small
+// shell program per trial and records its epoch lines; ASHA prunes it with SIGTERM; a failing
+// program is recorded with its stderr line; kill -9 of the job and the same command resume it;
+// a 2-rank group gets torch.distributed's environment. Also warm starts (fake trials).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/host.h"
+#include "db/store.h"
+#include "support/shared_data.h"
+#include "support/sweep_process.h"
+
+namespace lmsweep {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace testing::sweep_process;
+using testing::temp_dir;
+
+// The training program: epochs from where its resume folder says, a score that rises with
+// the epoch and peaks at lr = 0.01; `crash = yes` with lr > 0.01 fails at epoch 2 with a line
+// on stderr.
+// It notes its pid, each start and a SIGTERM in the trial folder.
+const char* kProgram = R"(#!/bin/sh
+lr=$2; crash=$4; epochs=$6; pause=$8
+dir="$LMSWEEP_TRIAL_DIR"; resume="$LMSWEEP_RESUME_DIR"
+start=0; [ -f "$resume/epoch" ] && start=$(cat "$resume/epoch")
+echo $$ >> "$dir/pids"; echo "$start" >> "$dir/starts"
+trap 'echo $$ >> "$dir/terminated"; exit 143' TERM
+env | grep -E '^(MASTER_ADDR|MASTER_PORT|WORLD_SIZE|RANK|LOCAL_RANK|LOCAL_WORLD_SIZE|LMSWEEP_[A-Z_]*)=' | sort > "$dir/env.rank$RANK"
+echo "starting at epoch $start"
+big=$(awk -v lr="$lr" 'BEGIN { print (lr > 0.01) }')
+e=$start
+while [ "$e" -lt "$epochs" ]; do
+  e=$((e + 1))
+  sleep "$pause"
+  if [ "$crash" = yes ] && [ "$big" = 1 ] && [ "$e" -ge 2 ]; then echo "loading batch $e" >&2; echo "diverged: loss is nan" >&2; exit 3; fi
+  score=$(awk -v lr="$lr" -v e="$e" -v n="$epochs" 'BEGIN { l = log(lr) / log(10) + 2; printf "%.6f", (1 - l * l / 9) * e / n }')
+  echo "{\"epoch\": $e, \"score\": $score, \"loss\": 0.5}"
+  echo "$e" > "$resume/epoch"
+done
+)";
+
+std::string command_config(const std::string& name, int trials, const std::string& extra, int epochs,
+                           double pause) {
+  return "[sweep]\nname = " + name + "\nmethod = random\ntrials = " + std::to_string(trials) +
+         "\nseed = 5\ntrial = command\nobjective = score\nstop_grace_seconds = 5\n"
+         "command = ./train.sh --lr {lr} --crash {crash} --epochs " + std::to_string(epochs) + " --pause " +
+         std::to_string(pause) + "\n" + extra + "\n[space]\nlr = loguniform(0.0001, 1)\ncrash = choice(no, yes)\n"
+         "\n[train]\nepochs = " + std::to_string(epochs) + "\n";
+}
+
+fs::path with_program(const std::string& name) {
+  const auto dir = temp_dir(name);
+  write(dir / "train.sh", kProgram);
+  fs::permissions(dir / "train.sh", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  return dir;
+}
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+fs::path trial_folder(const fs::path& dir, const std::string& study, int64_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "trial-%05lld", static_cast<long long>(number));
+  return dir / "s-trials" / study / name;
+}
+
+TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
+  const auto dir = with_program("cmd_asha");
+  write(dir / "s.ini", command_config("cmd", 12, "scheduler = asha\ngrace = 2\nreduction = 2", 6, 0.05));
+  const auto r = run("cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db");
+  // The sweep goes on past failed trials (exit 0 unless every trial failed).
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto rows = trials(dir / "s.db", "cmd");
+  ASSERT_EQ(rows.size(), 12u);
+  int pruned = 0, completed = 0, failed = 0;
+  for (const auto& [k, t] : rows) {
+    const fs::path folder = trial_folder(dir, "cmd", k);
+    int epoch_lines = 0;
+    for (const auto& l : lines_of(folder / "stdout.log")) epoch_lines += l.rfind("{\"epoch\"", 0) == 0;
+    EXPECT_EQ(t.epochs, epoch_lines) << "trial " << k << ": every epoch line recorded, and only those";
+    EXPECT_EQ(lines_of(folder / "stdout.log").at(0), "starting at epoch 0") << "other output kept in the folder";
+    const auto pids = lines_of(folder / "pids");
+    ASSERT_EQ(pids.size(), 1u) << "trial " << k;
+    EXPECT_FALSE(process_alive(std::stoll(pids[0]))) << "trial " << k << "'s program outlived it";
+    if (t.status == "pruned") {
+      ++pruned;
+      EXPECT_EQ(lines_of(folder / "terminated"), pids) << "trial " << k << " was pruned without SIGTERM";
+      EXPECT_LT(t.epochs, 6);
+    } else if (t.status == "completed") {
+      ++completed;
+      EXPECT_EQ(t.epochs, 6);
+      EXPECT_FALSE(fs::exists(folder / "terminated"));
+    } else {
+      ++failed;
+      EXPECT_EQ(t.status, "failed");
+      EXPECT_NE(t.error.find("command exit code 3: diverged: loss is nan"), std::string::npos) << t.error;
+      EXPECT_EQ(t.epochs, 1);
+    }
+  }
+  EXPECT_GE(pruned, 1) << r.output;
+  EXPECT_GE(completed, 1) << r.output;
+  EXPECT_GE(failed, 1) << r.output;
+  const auto best = run("cd " + dir.string() + " && " + kExe + " best --db s.db --format json --top 1");
+  ASSERT_EQ(best.status, 0) << best.output;
+  const auto j = nlohmann::json::parse(best.output);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_GT(j[0]["score"].get<double>(), 0.5);
+  EXPECT_TRUE(j[0]["params"].contains("lr"));
+}
+
+TEST(SweepCommand, KillNineThenTheSameCommandResumesFromTheResumeFolder) {
+  const auto dir = with_program("cmd_kill");
+  write(dir / "s.ini", command_config("kill", 6, "", 8, 0.15));
+  const std::string command = "cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db";
+  const pid_t pid = start_in_session(command + " > first.log 2>&1");
+  ASSERT_GE(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool ready = false;
+  while (!ready && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    try {
+      auto store = db::Store::open_read_only((dir / "s.db").string());
+      auto st = store.find_study("kill");
+      if (!st) continue;
+      for (const auto& t : store.running_trials(st->id)) ready = ready || (t.last_epoch && t.last_epoch->epoch >= 2);
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_TRUE(ready) << "no trial reached epoch 2";
+  kill_session(pid);
+  const auto before = trials(dir / "s.db", "kill");
+  std::set<int64_t> interrupted;
+  for (const auto& [k, t] : before) {
+    if (t.status != "running") continue;
+    interrupted.insert(k);
+    for (const auto& p : lines_of(trial_folder(dir, "kill", k) / "pids"))
+      EXPECT_FALSE(process_alive(std::stoll(p))) << "trial " << k << "'s program survived kill -9 of the job";
+  }
+  ASSERT_FALSE(interrupted.empty());
+
+  const auto r = run(command);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("requeued after a stopped job"), std::string::npos) << r.output;
+  const auto after = trials(dir / "s.db", "kill");
+  for (const auto& [k, t] : after) {
+    if (t.status == "failed") continue;  // crash = yes
+    EXPECT_EQ(t.status, "completed") << "trial " << k;
+    EXPECT_EQ(t.epochs, 8) << "trial " << k;
+  }
+  bool resumed = false;
+  for (int64_t k : interrupted) {
+    EXPECT_EQ(after.at(k).attempts, before.at(k).attempts + 1) << "trial " << k;
+    const auto starts = lines_of(trial_folder(dir, "kill", k) / "starts");
+    ASSERT_EQ(starts.size(), 2u) << "trial " << k;
+    EXPECT_EQ(starts[0], "0");
+    resumed = resumed || std::stoi(starts[1]) >= 2;  // from LMSWEEP_RESUME_DIR, not from scratch
+  }
+  EXPECT_TRUE(resumed);
+}
+
+std::map<std::string, std::string> env_file(const fs::path& file) {
+  std::map<std::string, std::string> env;
+  for (const auto& l : lines_of(file)) env[l.substr(0, l.find('='))] = l.substr(l.find('=') + 1);
+  return env;
+}
+
+TEST(SweepCommand, TwoRankTrialSeesTheDdpEnvironment) {
+  const auto dir = with_program("cmd_ddp");
+  std::string config = command_config("ddp", 1, "gpus_per_trial = 2", 2, 0.02);
+  const std::string choice = "crash = choice(no, yes)";
+  config.replace(config.find(choice), choice.size(), "crash = no");
+  write(dir / "s.ini", config);
+  const auto r = run("cd " + dir.string() + " && " + mpirun(2) + kExe + " sweep --config s.ini --db s.db");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(trials(dir / "s.db", "ddp").at(0).status, "completed");
+  const fs::path folder = trial_folder(dir, "ddp", 0);
+  const auto a = env_file(folder / "env.rank0"), b = env_file(folder / "env.rank1");
+  for (const auto* e : {&a, &b}) {
+    EXPECT_EQ(e->at("WORLD_SIZE"), "2");
+    EXPECT_EQ(e->at("LOCAL_WORLD_SIZE"), "2");
+    EXPECT_EQ(e->at("MASTER_ADDR"), "127.0.0.1");
+    EXPECT_GT(std::stoi(e->at("MASTER_PORT")), 1023);
+    EXPECT_EQ(e->at("LMSWEEP_TRIAL"), "0");
+    EXPECT_EQ(e->at("LMSWEEP_TRIAL_DIR"), folder.string());
+    EXPECT_EQ(e->at("LMSWEEP_RESUME_DIR"), (folder / "resume").string());
+    const auto params = nlohmann::json::parse(e->at("LMSWEEP_PARAMS"));
+    EXPECT_EQ(params["crash"], "no");
+    EXPECT_TRUE(params["lr"].is_number());
+  }
+  EXPECT_EQ(a.at("MASTER_PORT"), b.at("MASTER_PORT"));
+  EXPECT_EQ(a.at("RANK"), "0");
+  EXPECT_EQ(b.at("RANK"), "1");
+  EXPECT_EQ(a.at("LOCAL_RANK"), "0");
+  EXPECT_EQ(b.at("LOCAL_RANK"), "1");
+  EXPECT_EQ(a.at("LMSWEEP_SEED"), b.at("LMSWEEP_SEED"));
+  EXPECT_TRUE(fs::exists(folder / "stdout.rank1.log"));
+}
+
+TEST(SweepCommand, BadInputFailsWithOneClearLine) {
+  const auto dir = with_program("cmd_bad");
+  auto expect_line = [&](const std::string& config, const std::string& expected) {
+    write(dir / "bad.ini", config);
+    const auto r = run("cd " + dir.string() + " && " + kExe + " sweep --config bad.ini --db bad.db");
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  };
+  std::string c = command_config("bad", 2, "", 2, 0.01);
+  expect_line(std::string(c).replace(c.find("{crash}"), 7, "{crsh}"),
+              "bad.ini [sweep] command: {crsh} is not a [space] dimension; dimensions: crash, lr");
+  expect_line(std::string(c).replace(c.find("./train.sh"), 10, "trainer-not-installed"),
+              "command: 'trainer-not-installed' is not found on PATH");
+  expect_line(std::string(c).replace(c.find("objective = score"), 17, "objectives = score, acc!"),
+              "objective 'acc!': a metric's name is a letter or '_'");
+  expect_line(fake_config("lm", "tpe", 4, "objectives = map_head, map_tial", kSpace, 2),
+              "objective 'map_tial' is not a metric LM-CLIP trials record");
+  expect_line(fake_config("lm", "tpe", 4, "window = -1", kSpace, 2), "window = -1: must be >= 0");
+  expect_line(fake_config("lm", "bayes", 4, "", kSpace, 2), "method = 'bayes' is not known");
+  // An objective the program does not print: its trials fail, each saying so.
+  write(dir / "s.ini", std::string(c).replace(c.find("objective = score"), 17, "objective = accuracy"));
+  const auto r = run("cd " + dir.string() + " && " + mpirun(1) + kExe + " sweep --config s.ini --db s.db");
+  EXPECT_EQ(r.status, 1) << r.output;
+  const auto rows = trials(dir / "s.db", "bad");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows.at(0).error.find("the command's epoch line has no number 'accuracy' (an objective of the sweep); "
+                                  "its keys: epoch, loss, score"),
+            std::string::npos) << rows.at(0).error;
+}
+
+TEST(SweepCommand, WarmStartFeedsAnotherStudysTrialsToTpe) {
+  const auto dir = temp_dir("cmd_warm");
+  write(dir / "a.ini", fake_config("first", "random", 12, "", kSpace, 2));
+  write(dir / "b.ini", fake_config("second", "tpe", 3, "warm_start = first", kSpace, 2));
+  write(dir / "c.ini", fake_config("cold", "tpe", 3, "", kSpace, 2));
+  for (const char* ini : {"a.ini", "b.ini", "c.ini"}) {
+    const auto r = run("cd " + dir.string() + " && " + mpirun(1) + kExe + " sweep --config " + ini +
+                       " --db s.db --fake-epoch-seconds 0");
+    ASSERT_EQ(r.status, 0) << r.output;
+    if (std::string(ini) == "b.ini")
+      EXPECT_NE(r.output.find("warm start: 12 trial(s) of study 'first'"), std::string::npos) << r.output;
+  }
+  auto store = db::Store::open_read_only((dir / "s.db").string());
+  const auto second = store.trials(store.find_study("second")->id), cold = store.trials(store.find_study("cold")->id);
+  const auto seen = nlohmann::json::parse(store.suggestion(second.at(0).id));
+  EXPECT_EQ(seen["warm_start"]["trials"], 12) << seen.dump();
+  // 12 finished trials >= n_startup_trials: TPE from the first trial, not the Sobol design.
+  EXPECT_NE(second.at(0).params_json, cold.at(0).params_json);
+  const auto bad = run("cd " + dir.string() + " && sed 's/warm_start = first/warm_start = nosuch/' b.ini > d.ini && " +
+                       mpirun(1) + kExe + " sweep --config d.ini --db s.db --fake-epoch-seconds 0");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("warm_start = nosuch: "), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace lmsweep
