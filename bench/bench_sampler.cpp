@@ -4,11 +4,20 @@
 // when `optuna` is importable, side by side in one run. The functions are maximised: Branin and
 // Hartmann-6 negated or as usual (maxima -0.397887 and 3.32237), and a 5-D function with the
 // paper's dimensions and scales (maximum 0).
-//   bench_sampler [--evals 60] [--seeds 20] [--python python3]
-// It calls the sampler directly, one evaluation at a time (no coordinator, no MPI).
+//   bench_sampler [--evals 60] [--seeds 20] [--python python3] [--direct]
+// Each search is a real sweep: `lmsweep sweep` with trial = command, its trials this program
+// in --evaluate mode (one JSON epoch line with the value), its points from the coordinator and
+// the database. --direct calls the sampler in this process instead (the same points: a check
+// of the sweep's path, and seconds instead of minutes).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -18,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "db/store.h"
 #include "sweep/point_sampler.h"
 #include "sweep/tpe.h"
 
@@ -81,8 +91,8 @@ std::vector<Function> functions() {
   return out;
 }
 
-// Best-so-far after each evaluation of one sequential search.
-std::vector<double> run(const Function& fn, SamplingMethod method, uint64_t seed, int evals) {
+// Best-so-far after each evaluation of one sequential search, the sampler called here.
+std::vector<double> run_direct(const Function& fn, SamplingMethod method, uint64_t seed, int evals) {
   SweepConfig c;
   c.name = "bench";
   c.method = method;
@@ -102,6 +112,61 @@ std::vector<double> run(const Function& fn, SamplingMethod method, uint64_t seed
     history.push_back({p, TpeObservation::State::Completed, v, 1, k});
   }
   return curve;
+}
+
+// The [space] lines of a function, as a sweep config writes them.
+std::string space_lines(const SearchSpace& space) {
+  std::string out;
+  for (const auto& d : space.dimensions()) {
+    if (d.dist == Distribution::Choice) {
+      std::string values;
+      for (const auto& v : d.values) values += (values.empty() ? "" : ", ") + to_flag_value(v);
+      out += fmt::format("{} = choice({})\n", d.name, values);
+    } else {
+      out += fmt::format("{} = {}({:.17g}, {:.17g})\n", d.name, to_string(d.dist), d.low, d.high);
+    }
+  }
+  return out;
+}
+
+// The same search as a sweep: `lmsweep sweep` (one rank) with this program as the command.
+std::vector<double> run_sweep(const Function& fn, SamplingMethod method, uint64_t seed, int evals,
+                              const std::string& self, const std::filesystem::path& dir) {
+  const std::string study = fmt::format("{}-{}-{}", fn.name, to_string(method), seed);
+  std::string command = self + " --evaluate " + fn.name;
+  for (const auto& d : fn.space.dimensions()) command += fmt::format(" {0}={{{0}}}", d.name);
+  std::ofstream(dir / "sweep.ini") << fmt::format(
+      "[sweep]\nname = {}\nmethod = {}\ntrials = {}\nseed = {}\ntrial = command\nobjective = value\n"
+      "command = {}\n[space]\n{}[train]\nepochs = 1\n", study, to_string(method), evals, seed, command,
+      space_lines(fn.space));
+  const std::string run = fmt::format("cd {} && {} sweep --config sweep.ini --db bench.db > sweep.log 2>&1",
+                                      dir.string(), LMSWEEP_EXE);
+  if (std::system(run.c_str()) != 0)
+    throw std::runtime_error("lmsweep sweep failed: see " + (dir / "sweep.log").string());
+  auto store = lmsweep::db::Store::open_read_only((dir / "bench.db").string());
+  std::vector<double> curve;
+  double best = -INFINITY;
+  for (const auto& t : store.trials(store.find_study(study)->id)) {
+    for (const auto& e : store.epochs(t.id)) best = std::max(best, lmsweep::db::epoch_value(e, "value").value_or(best));
+    curve.push_back(best);
+  }
+  return curve;
+}
+
+// --evaluate FUNCTION name=value ...: a command trial's program; prints its one epoch line.
+int evaluate(int argc, char** argv) {
+  for (const auto& fn : functions()) {
+    if (fn.name != argv[2]) continue;
+    Point p;
+    for (int i = 3; i < argc; ++i) {
+      const std::string kv = argv[i];
+      p.emplace_back(kv.substr(0, kv.find('=')), parse_param_token(kv.substr(kv.find('=') + 1)));
+    }
+    std::printf("{\"epoch\": 1, \"value\": %.17g}\n", fn.f(p));
+    return 0;
+  }
+  std::fprintf(stderr, "bench_sampler --evaluate: no function '%s'\n", argv[2]);
+  return 2;
 }
 
 double median_at(const std::vector<std::vector<double>>& runs, int evals) {
@@ -142,14 +207,32 @@ std::map<std::string, std::map<std::string, std::vector<std::vector<double>>>> o
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--evaluate") return evaluate(argc, argv);
   int evals = 60, seeds = 20;
   std::string python = "python3";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool direct = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--evals") evals = std::stoi(argv[i + 1]);
-    else if (a == "--seeds") seeds = std::stoi(argv[i + 1]);
-    else if (a == "--python") python = argv[i + 1];
+    if (a == "--direct") direct = true;
+    else if (a == "--evals" && i + 1 < argc) evals = std::stoi(argv[++i]);
+    else if (a == "--seeds" && i + 1 < argc) seeds = std::stoi(argv[++i]);
+    else if (a == "--python" && i + 1 < argc) python = argv[++i];
   }
+  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("lmsweep-bench-sampler-{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  int identical = 0, compared = 0;
+  auto search = [&](const Function& fn, SamplingMethod m, uint64_t seed) {
+    auto here = run_direct(fn, m, seed, evals);
+    if (direct) return here;
+    auto swept = run_sweep(fn, m, seed, evals, self, dir);
+    ++compared;
+    identical += swept == here;
+    return swept;
+  };
+  std::cout << (direct ? "sampler called directly (--direct)\n"
+                       : "each search a sweep: lmsweep sweep, trial = command (this program --evaluate)\n");
   const std::vector<int> at = {std::min(15, evals), std::min(30, evals), evals};
   const auto optuna = optuna_runs(python, evals, seeds);
   if (optuna.empty()) std::cout << "(optuna is not importable by " << python << ": its rows are left out)\n";
@@ -159,7 +242,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::vector<std::vector<double>>> rows;
     for (auto [name, m] : {std::pair{"random", SamplingMethod::Random}, {"sobol", SamplingMethod::Sobol},
                            {"lmsweep-tpe", SamplingMethod::Tpe}})
-      for (int s = 1; s <= seeds; ++s) rows[name].push_back(run(fn, m, static_cast<uint64_t>(s), evals));
+      for (int s = 1; s <= seeds; ++s) rows[name].push_back(search(fn, m, static_cast<uint64_t>(s)));
     if (optuna.count(fn.name))
       for (const auto& [name, runs] : optuna.at(fn.name)) rows[name] = runs;
     for (const auto& [name, runs] : rows) {
@@ -177,5 +260,8 @@ int main(int argc, char** argv) {
       std::cout << line << "\n" << j.dump() << "\n";
     }
   }
+  if (!direct)
+    std::cout << fmt::format("sweeps whose curve equals the sampler called directly: {} of {}\n", identical, compared);
+  std::filesystem::remove_all(dir);
   return 0;
 }

@@ -11,9 +11,11 @@
 //    prior_weight); observations weigh by age as Optuna's default_weights (the 25 newest 1,
 //    older ones on a ramp down to 1/n);
 //  - numerical dimensions: truncated Gaussians in the dimension's own scale (log for
-//    loguniform), sigma = 0.2 n^(-1/(d+4)) (high - low) (multivariate), clipped to
-//    [(high - low) / min(100, 1 + n), high - low] (the magic clip); the prior N((low+high)/2,
-//    high - low). Integers are bins of width 1 ([low - 0.5, high + 0.5]);
+//    loguniform), each kernel as wide as the larger gap to its neighbours (the outermost by
+//    their inner gap: consider_endpoints = False), clipped to [(high - low) / min(100, 2 + n),
+//    high - low] (the magic clip); the prior N((low+high)/2, high - low) (Optuna 5's
+//    parzen_estimator.py, the same for its multivariate estimator). Integers are bins of
+//    width 1 ([low - 0.5, high + 0.5]);
 //  - choice dimensions: per observation prior_weight / (n + 1) on every value plus 1 on its
 //    own, normalised; the prior uniform;
 //  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins;
