@@ -486,6 +486,38 @@ TEST_F(StoreTest, AddTrialIsIdempotentForTheSamePoint) {
 
 // ------------------------------------------------------------------ epochs and best
 
+TEST_F(StoreTest, BestTrialsByACommandTrialsOwnMetric) {
+  Store store = Store::open(db_path());
+  StudySpec spec = sweep_spec("cmd");
+  spec.objective = "val_acc";  // a key of metrics_json, maximised
+  const auto study = store.create_or_get_study(spec);
+  std::vector<std::int64_t> ids;
+  const double acc[2][3] = {{0.5, 0.7, 0.6}, {0.8, 0.4, 0.75}};
+  for (int k = 0; k < 2; ++k) {
+    ids.push_back(store.add_trial(study.id, k, fmt::format(R"j({{"lr": {}}})j", k), k).id);
+    store.start_trial(ids.back(), 0, "localhost");
+    for (int e = 0; e < 3; ++e) {
+      EpochRecord r;
+      r.epoch = e;
+      r.metrics_json = fmt::format(R"j({{"val_acc": {}, "note": "x"}})j", acc[k][e]);
+      store.record_epoch(ids.back(), r, {});
+    }
+  }
+  const auto best = store.best_trials(study.id, BestQuery{"val_acc", 0, false});
+  ASSERT_EQ(best.size(), 2u);
+  EXPECT_EQ(best[0].trial.number, 1);
+  EXPECT_EQ(best[0].epoch.epoch, 0);
+  EXPECT_DOUBLE_EQ(best[0].value, 0.8);
+  EXPECT_EQ(best[1].trial.number, 0);
+  EXPECT_DOUBLE_EQ(best[1].value, 0.7);
+  EXPECT_EQ(store.trial(ids[0]).best_epoch, std::optional<std::int64_t>(1));  // by the study's objective
+  EXPECT_DOUBLE_EQ(*epoch_value(best[1].epoch, "val_acc"), 0.7);
+  EXPECT_FALSE(epoch_value(best[1].epoch, "note"));  // not a number
+  EXPECT_FALSE(epoch_value(best[1].epoch, "missing"));
+  EXPECT_TRUE(store.best_trials(study.id, BestQuery{"missing", 0, false}).empty());
+  EXPECT_THROW(store.best_trials(study.id, BestQuery{"val acc'", 0, false}), Error);  // never reaches SQL
+}
+
 TEST_F(StoreTest, BestTrialsByObjective) {
   Store store = Store::open(db_path());
   const auto study = store.create_or_get_study(sweep_spec("voc"));

@@ -189,3 +189,44 @@ TEST(SweepConfig, ErrorsCarryTheLine) {
 
 }  // namespace
 }  // namespace lmsweep::sweep
+
+namespace lmsweep::sweep {
+namespace {
+
+TEST(SweepConfig, ObjectivesCommandTrialsAndWarmStart) {
+  const SweepConfig mo = parse_sweep_config(to_key_values(
+      {{"name", "m"}, {"method", "tpe"}, {"trials", "8"}, {"objectives", "map_head , map_tail"}, {"warm_start", "old"}}));
+  EXPECT_EQ(mo.objectives, (std::vector<std::string>{"map_head", "map_tail"}));
+  EXPECT_EQ(mo.objective, "map_head");  // the first: best's ranking and each trial's best epoch
+  EXPECT_EQ(mo.warm_start, "old");
+  EXPECT_EQ(mo.to_json()["objectives"], nlohmann::json({"map_head", "map_tail"}));
+  const SweepConfig cmd = parse_sweep_config(to_key_values({{"name", "c"}, {"trials", "4"}, {"trial", "command"},
+                                                            {"command", "python3 t.py --lr {lr}"},
+                                                            {"objective", "val_acc"}, {"stop-grace-seconds", "3"}}));
+  EXPECT_EQ(cmd.trial, TrialKind::Command);
+  EXPECT_EQ(cmd.objective, "val_acc");  // a command trial's own metric
+  EXPECT_DOUBLE_EQ(cmd.stop_grace_seconds, 3);
+}
+
+TEST(SweepConfig, ObjectivesCommandTrialsAndWarmStartBadInput) {
+  auto parse = [](std::vector<std::pair<std::string, std::string>> kv) {
+    kv.insert(kv.begin(), {{"name", "a"}, {"trials", "3"}});
+    return [kv] { parse_sweep_config(to_key_values(kv), "s.ini [sweep]"); };
+  };
+  expect_error(parse({{"objectives", "map_head"}}), {"objectives = map_head", "two or more"});
+  expect_error(parse({{"objectives", "map_head, map_tial"}}),
+               {"objective 'map_tial' is not a metric LM-CLIP trials record", "map_head, map_middle"});
+  expect_error(parse({{"objectives", "map_head, map_tail"}, {"objective", "map"}}), {"the first of objectives"});
+  expect_error(parse({{"objectives", "map_head, map_tail"}, {"scheduler", "asha"}}), {"ASHA ranks trials by one"});
+  expect_error(parse({{"objectives", "map_tail, map_tail"}}), {"listed twice"});
+  expect_error(parse({{"command", "python3 t.py"}}), {"needs trial = command"});
+  expect_error(parse({{"trial", "command"}}), {"trial = command needs command ="});
+  expect_error(parse({{"trial", "script"}}), {"trial = 'script' is not known", "lmclip | command"});
+  expect_error(parse({{"trial", "command"}, {"command", "t"}, {"objective", "val acc"}}),
+               {"objective 'val acc': a metric's name"});
+  expect_error(parse({{"warm_start", "old"}}), {"warm_start = old feeds TPE's history", "method = tpe"});
+  expect_error(parse({{"method", "tpe"}, {"warm_start", "a"}}), {"warm_start = a is this study"});
+}
+
+}  // namespace
+}  // namespace lmsweep::sweep
