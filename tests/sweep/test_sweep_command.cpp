@@ -271,5 +271,23 @@ TEST(SweepCommand, WarmStartFeedsAnotherStudysTrialsToTpe) {
   EXPECT_NE(bad.output.find("warm_start = nosuch: "), std::string::npos) << bad.output;
 }
 
+TEST(SweepCommand, MultiObjectiveTpeSweepAndItsParetoFront) {
+  const auto dir = temp_dir("cmd_motpe");
+  write(dir / "s.ini", fake_config("mo", "tpe", 12, "n_startup_trials = 4\nobjectives = map_head, map_tail", kSpace, 2));
+  const auto r = run("cd " + dir.string() + " && " + mpirun(2) + kExe +
+                     " sweep --config s.ini --db s.db --fake-epoch-seconds 0");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(count_status(trials(dir / "s.db", "mo"), "completed"), 12);
+  // Without --objectives, the front is the study's own objectives'.
+  const auto front = run("cd " + dir.string() + " && " + kExe + " best --db s.db --pareto --format json");
+  ASSERT_EQ(front.status, 0) << front.output;
+  const auto j = nlohmann::json::parse(front.output);
+  ASSERT_FALSE(j.empty());
+  for (const auto& row : j) {
+    EXPECT_TRUE(row.contains("map_head") && row.contains("map_tail") && row.contains("params")) << row.dump();
+    EXPECT_FALSE(row.contains("map_middle"));
+  }
+}
+
 }  // namespace
 }  // namespace lmsweep
