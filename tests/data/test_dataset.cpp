@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/errors.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "support/shared_data.h"
@@ -23,16 +24,7 @@ std::string write_file(const fs::path& dir, const std::string& name, const std::
 }
 
 // Runs f, expects lmsweep::Error, returns its message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected lmsweep::Error";
-  return {};
-}
+using testing::error_of;
 
 TEST(DataLabels, CrlfTrailingSpacesBlankLinesAndSpacesInNames) {
   const auto dir = temp_dir("labels_ok");

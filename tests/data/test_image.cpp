@@ -10,6 +10,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "support/errors.h"
 #include "common/error.h"
 #include "data/image.h"
 #include "support/shared_data.h"
@@ -54,16 +55,7 @@ RgbImage random_image(int64_t h, int64_t w, uint64_t seed) {
   return img;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected lmsweep::Error";
-  return {};
-}
+using testing::error_of;
 
 // 4x4 -> 2x2. Pillow's precompute_coeffs: scale = 2, support = 1 * 2, ss = 1/2.
 //   out 0: center 1, taps 0..2 (xmin = (int)(1 - 2 + 0.5) = 0, xmax = (int)3.5 = 3),

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/errors.h"
 #include "db/store.h"
 #include "support/shared_data.h"
 
@@ -60,14 +61,7 @@ std::string raw_text(const std::string& path, const std::string& sql) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using lmsweep::testing::error_of;
 
 class StoreTest : public ::testing::Test {
  protected:

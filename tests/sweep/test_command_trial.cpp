@@ -15,6 +15,8 @@
 
 #include "common/error.h"
 #include "common/host.h"
+#include "support/errors.h"
+#include "support/shared_data.h"
 #include "sweep/command_trial.h"
 
 namespace lmsweep::sweep {
@@ -22,21 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("lmsweep_cmd_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using testing::error_of;
+using testing::temp_dir;
 
 SearchSpace lr_wd_space() {
   Dimension lr, wd;

@@ -38,17 +38,6 @@ std::string sweep(const fs::path& dir, int np, const std::string& fault, double 
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Starts a command in a session of its own (so that the whole job can be killed); returns its pid.
-pid_t start(const std::string& command) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setsid();
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
 int wait_exit(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
@@ -179,7 +168,7 @@ TEST(SweepFaults, AnAbortAtEveryAttemptEndsAfterMaxAttempts) {
 TEST(SweepFaults, KillNineOfOneRankThenTheSameCommandResumes) {
   const auto dir = temp_dir("fault_kill");
   write(dir / "s.ini", fake_config("f", "random", 8, kPairs, kLambda, 4));
-  const pid_t job = start(sweep(dir, 4, "", 1.0) + " > first.log 2>&1");
+  const pid_t job = start_in_session(sweep(dir, 4, "", 1.0) + " > first.log 2>&1");
   // status --format json names the ranks of a running trial with their pids.
   const auto st = wait_for_status(dir, [](const nlohmann::json& j) {
     return j["completed"].get<int>() >= 1 && !j["running_trials"].empty() && j["running_trials"][0]["ranks"].size() == 2;
@@ -212,7 +201,7 @@ TEST(SweepFaults, KillNineOfOneRankThenTheSameCommandResumes) {
 TEST(SweepFaults, ASecondSweepOnALiveDatabaseIsRefused) {
   const auto dir = temp_dir("fault_lease");
   write(dir / "s.ini", fake_config("f", "random", 6, "", kLambda, 3));
-  const pid_t first = start(sweep(dir, 2, "", 0.4) + " > first.log 2>&1");
+  const pid_t first = start_in_session(sweep(dir, 2, "", 0.4) + " > first.log 2>&1");
   wait_for_status(dir, [](const nlohmann::json& j) { return j["running"].get<int>() >= 1; });
   const auto second = run(sweep(dir, 2, "", 0.01));
   EXPECT_EQ(second.status, 1) << second.output;
