@@ -316,9 +316,12 @@ Split split_observations(const std::vector<TpeObservation>& history, int finishe
   std::vector<const TpeObservation*> order;
   for (const auto& o : history) order.push_back(&o);
   // gamma counts the finished trials only; running ones (the liars) always go to g.
-  const size_t n_below = std::min(order.size(), static_cast<size_t>(tpe_gamma(finished)));
+  const bool multi = multi_objective(history);
+  // Optuna's default_gamma_multiobjective has no cap of 25.
+  const int gamma = multi ? static_cast<int>(std::ceil(0.1 * finished)) : tpe_gamma(finished);
+  const size_t n_below = std::min(order.size(), static_cast<size_t>(gamma));
   std::vector<const TpeObservation*> below;
-  if (multi_objective(history)) {
+  if (multi) {
     // As Optuna: completed trials by fronts; pruned and running ones above.
     std::vector<const TpeObservation*> done;
     for (const auto* o : order)
@@ -338,25 +341,10 @@ Split split_observations(const std::vector<TpeObservation>& history, int finishe
   return s;
 }
 
-// l(x)'s weights: Optuna's age ramp, or (several objectives) each point's share of the
-// hypervolume, its leave-one-out contribution over the largest, at least 1e-12.
-std::vector<double> below_weights(const std::vector<const TpeObservation*>& below) {
-  const bool multi = !below.empty() && std::all_of(below.begin(), below.end(), [](const auto* o) {
-    return o->values.size() >= 2;
-  });
-  if (!multi || below.size() <= 1) return tpe_weights(static_cast<int>(below.size()));
-  const auto loss = losses(below);
-  const auto ref = reference_point(loss);
-  const double hv = loss_hypervolume(loss, ref);
-  std::vector<double> contrib(below.size());
-  for (size_t i = 0; i < below.size(); ++i) {
-    auto rest = loss;
-    rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i));
-    contrib[i] = hv - loss_hypervolume(rest, ref);
-  }
-  const double top = std::max(*std::max_element(contrib.begin(), contrib.end()), 1e-12);
-  for (double& c : contrib) c = std::max(c / top, 1e-12);
-  return contrib;
+// l(x)'s weights: Optuna's age ramp; uniform with several objectives (Optuna 5's
+// _build_parzen_estimator: weights_below = ones).
+std::vector<double> below_weights(const std::vector<const TpeObservation*>& below, bool multi) {
+  return multi ? std::vector<double>(below.size(), 1.0) : tpe_weights(static_cast<int>(below.size()));
 }
 
 std::vector<std::vector<double>> encode(const std::vector<Axis>& axes, const std::vector<const TpeObservation*>& group) {
@@ -397,7 +385,8 @@ Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& h
   for (const auto& d : space.dimensions())
     if (d.dist != Distribution::Fixed) axes.push_back(axis_of(d));
   const Split split = split_observations(history, static_cast<int>(finished), options.maximize);
-  const Mixture below = build_mixture(axes, encode(axes, split.below), options, below_weights(split.below));
+  const Mixture below =
+      build_mixture(axes, encode(axes, split.below), options, below_weights(split.below, multi_objective(history)));
   const Mixture above = build_mixture(axes, encode(axes, split.above), options,
                                       tpe_weights(static_cast<int>(split.above.size())));
   Draws draws(seed);

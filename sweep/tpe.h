@@ -20,9 +20,10 @@
 //    own, normalised; the prior uniform;
 //  - n_ei_candidates points drawn from l, the one with the largest log l(x) - log g(x) wins;
 //  - several objectives (observations with `values`; Optuna's MOTPE, sampler.py
-//    _split_complete_trials_multi_objective): the completed trials split by non-domination
-//    fronts, the last front cut by greedy hypervolume subset selection; l's kernels weigh by
-//    their hypervolume contribution; pruned and running trials go to g.
+//    _split_complete_trials_multi_objective, Optuna 5.1): gamma(n) = ceil(0.1 n) without the
+//    cap, the completed trials split by non-domination fronts, the last front cut by greedy
+//    hypervolume subset selection; l's kernels weigh 1 each; pruned and running trials go to
+//    g. Unlike Optuna's default for several objectives the estimator stays multivariate.
 // Deterministic in (history, seed): the same history gives the same point. Torch-free.
 #include <cstdint>
 #include <vector>

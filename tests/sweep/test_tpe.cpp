@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iostream>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -194,6 +195,7 @@ TEST(Motpe, ImprovesTheHypervolumeOverRandom) {
   std::sort(mo.begin(), mo.end());
   std::sort(rnd.begin(), rnd.end());
   // The ideal front's hypervolume over (-1, -10) is 10 - 1/3 = 9.667.
+  std::cout << "median hypervolume over 11 seeds, 60 evaluations: MOTPE " << mo[5] << ", random " << rnd[5] << "\n";
   EXPECT_GT(mo[5], rnd[5]) << "MOTPE " << mo[5] << " random " << rnd[5];
   EXPECT_LE(mo[5], 9.667);
 }
