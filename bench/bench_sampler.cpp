@@ -182,6 +182,32 @@ double mean_at(const std::vector<std::vector<double>>& runs, int evals) {
   return s / static_cast<double>(runs.size());
 }
 
+// The median of a resample (with replacement, seeded) of the values after `evals`.
+double resampled_median(const std::vector<std::vector<double>>& runs, int evals, uint64_t& state) {
+  std::vector<double> v;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    state = splitmix64(state);
+    v.push_back(runs[state % runs.size()].at(static_cast<size_t>(evals - 1)));
+  }
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// lmsweep's median minus Optuna's after the whole budget, with a 95 % bootstrap interval
+// (2000 resamples of each side's seeds): how far apart the two are beyond the seeds' spread.
+void print_difference(const std::string& function, const std::vector<std::vector<double>>& ours,
+                      const std::vector<std::vector<double>>& theirs, int evals) {
+  uint64_t state = 12345;
+  std::vector<double> d;
+  for (int b = 0; b < 2000; ++b) d.push_back(resampled_median(ours, evals, state) - resampled_median(theirs, evals, state));
+  std::sort(d.begin(), d.end());
+  const double diff = median_at(ours, evals) - median_at(theirs, evals);
+  std::cout << fmt::format("{:<10} lmsweep-tpe - optuna-tpe, median after {}: {:+.4f} (95 % bootstrap interval {:+.4f} "
+                           ".. {:+.4f})\n", function, evals, diff, d[50], d[1949]);
+  std::cout << nlohmann::json{{"bench", "sampler_difference"}, {"function", function}, {"median_difference", diff},
+                              {"interval_95", {d[50], d[1949]}}}.dump() << "\n";
+}
+
 // Optuna's runs, {function: {sampler: runs}}; empty when optuna is not importable.
 std::map<std::string, std::map<std::string, std::vector<std::vector<double>>>> optuna_runs(
     const std::string& python, int evals, int seeds) {
@@ -259,6 +285,7 @@ int main(int argc, char** argv) {
       line += fmt::format("   mean {:>3}: {:>9.4f}", evals, mean_at(runs, evals));
       std::cout << line << "\n" << j.dump() << "\n";
     }
+    if (rows.count("optuna-tpe")) print_difference(fn.name, rows.at("lmsweep-tpe"), rows.at("optuna-tpe"), evals);
   }
   if (!direct)
     std::cout << fmt::format("sweeps whose curve equals the sampler called directly: {} of {}\n", identical, compared);

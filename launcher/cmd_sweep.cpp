@@ -48,12 +48,15 @@ void add_sweep_options(po::options_description& general, SweepArgs& a) {
 
 void print_sweep_help(const po::options_description& desc) {
   std::cout << help_text("mpirun -np N lmsweep sweep --config SWEEP.ini --db FILE [training options]",
-                         "Runs a hyperparameter sweep of LM-CLIP: rank 0 coordinates (in a thread) and every "
+                         "Runs a hyperparameter sweep of LM-CLIP (or of any training program: trial = command): "
+                         "rank 0 coordinates (in a thread) and every "
                          "rank trains; groups of gpus_per_trial ranks train one trial with data parallelism. "
                          "Rerun the same command to resume a stopped sweep.", desc);
   std::cout << "\n[sweep] keys: name, method (grid|random|sobol|tpe), trials, seed, gpus_per_trial, objective "
-               "(map|map_head|map_middle|map_tail), scheduler (none|asha), grace, reduction, grid_points, "
-               "n_startup_trials, window, watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60)\n"
+               "(map|map_head|map_middle|map_tail|map_single|map_multi, or a command trial's metric), objectives "
+               "(two or more: MOTPE), scheduler (none|asha), grace, reduction, grid_points, n_startup_trials, window, "
+               "warm_start (a study), watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60), trial "
+               "(lmclip|command), command (with {dimension} placeholders), stop_grace_seconds (10), trial_dir\n"
                "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
                "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
 }
