@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/image_cache_file.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 #include "model/checkpoint.h"
@@ -43,7 +44,8 @@ void write_scores_csv(const std::string& path, const Split& split, const at::Ten
 
 int run_eval(int argc, const char* const argv[]) {
   std::string weights, arch, bpe, data_root, test, labels, train, normalize = "imagenet",
-              prompt = "a photo of a ", device = "cpu", precision = "fp32", scores_out, metrics_out;
+              prompt = "a photo of a ", device = "cpu", precision = "fp32", scores_out, metrics_out,
+              cache_dir = "auto";
   int64_t batch_size = 64;
   int threads = 0;
   uint64_t seed = 0;
@@ -65,7 +67,10 @@ int run_eval(int argc, const char* const argv[]) {
       ("threads", po::value(&threads)->default_value(threads), "CPU threads (0: all cores)")
       ("seed", po::value(&seed)->default_value(seed), "seed of random weights (with --arch)")
       ("scores-out", po::value(&scores_out), "CSV of logits: image,0,...,C-1, one row per test image")
-      ("metrics-out", po::value(&metrics_out), "JSON of the metrics (fractions)");
+      ("metrics-out", po::value(&metrics_out), "JSON of the metrics (fractions)")
+      ("cache-dir", po::value(&cache_dir)->default_value(cache_dir),
+       "decoded test images shared by the processes of a node (one file per split in DIR, mapped read-only): "
+       "auto ($TMPDIR, else /dev/shm, else /tmp) | none (decode in this process only) | DIR");
   if (wants_help(argc, argv)) {
       std::cout << help_text("lmsweep eval --weights FILE --bpe FILE --data-root DIR --test SPLIT --labels FILE "
                              "[--train SPLIT] [options]",
@@ -103,9 +108,12 @@ int run_eval(int argc, const char* const argv[]) {
   check_vocabulary(tokenizer, cfg, bpe, weights);
   model->to(dev);
 
-  const ImageSet images = load_images(data_root, test_split, cfg.image_resolution, threads);
+  ImageCacheOptions cache;
+  cache.dir = resolve_image_cache_dir(cache_dir);
+  const auto images = load_images_shared(data_root, test_split, cfg.image_resolution, threads, cache);
   const at::Tensor prompts = class_prompt_tokens(tokenizer, prompt, names.names, cfg.context_length);
-  const auto scores = score_images(model, image_set_tensor(images), prompts, norm, batch_size, dev, nullptr,
+  // Read only (a mapped cache file is PROT_READ): score_images narrows and converts to float.
+  const auto scores = score_images(model, image_set_tensor(*images), prompts, norm, batch_size, dev, nullptr,
                                    precision == "bf16");
   const auto labels_hot = multi_hot(test_split, C);
   const EvalMetrics m = evaluate_scores(scores, labels_hot, have_groups ? &groups : nullptr);

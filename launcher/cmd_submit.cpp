@@ -90,7 +90,7 @@ int run_submit(int argc, const char* const argv[]) {
     }
   const auto vm = parse("submit", argc, argv, desc);
   // What `sweep` would refuse is refused here, before a job waits in the queue for it.
-  (void)read_sweep_ini(o.config, vm);
+  o.trials_per_device = read_sweep_ini(o.config, vm).config.trials_per_device;
   // Values go into #SBATCH lines and the script: a line break would add lines of its own.
   auto one_line = [](const std::string& option, const std::string& value) {
     LMSWEEP_CHECK(value.find_first_of("\n\r") == std::string::npos, "--{} = '{}': a value may not hold a line break",

@@ -30,7 +30,7 @@ namespace lmsweep::cli {
 namespace {
 
 struct SweepArgs {
-  std::string config, journal = "auto";
+  std::string config, journal = "auto", tensorboard;
   double fake_epoch_seconds = -1;
   bool retry_failed = false;
 };
@@ -42,6 +42,9 @@ void add_sweep_options(po::options_description& general, SweepArgs& a) {
       ("journal", po::value(&a.journal)->default_value(a.journal),
        "SQLite journal: auto (WAL on local disks, rollback journal on network filesystems) | wal | delete")
       ("retry-failed", po::bool_switch(&a.retry_failed), "run the study's failed trials again (after a fix)")
+      ("tensorboard", po::value(&a.tensorboard)->value_name("DIR"), "write TensorBoard event files live into DIR: "
+       "the HParams experiment in DIR/, trial 3's parameters and epochs (tags map, map_tail, train_loss, ...; step = "
+       "epoch) in DIR/trial-00003/; view with tensorboard --logdir DIR")
       ("fake-epoch-seconds", po::value(&a.fake_epoch_seconds)->default_value(-1),
        "testing: replace training by fake trials whose epochs take this long");
 }
@@ -69,6 +72,20 @@ std::string trial_root(const sweep::SweepConfig& config, const std::string& db_p
   return (db.parent_path() / (db.stem().string() + "-trials")).lexically_normal().string();
 }
 
+// [sweep]'s evaluation settings on the trials' options. ASHA's rung epochs are always evaluated:
+// its decisions need the objective there.
+void apply_eval_schedule(const sweep::SweepConfig& c, const std::string& config, TrainOptions& base) {
+  const bool set = c.eval_every || c.eval_last || c.eval_epochs == sweep::SweepConfig::EvalEpochs::Rungs;
+  LMSWEEP_CHECK(!set || c.trial == sweep::TrialKind::Lmclip, "{} [sweep]: eval_epochs / eval_every / eval_last "
+                "apply to LM-CLIP trials; a command trial evaluates as its program does", config);
+  if (c.eval_every) base.eval_every = *c.eval_every;
+  if (c.eval_last) base.eval_last = *c.eval_last;
+  if (c.eval_epochs == sweep::SweepConfig::EvalEpochs::Rungs && !c.eval_every) base.eval_every = 0;
+  std::string at = base.eval_at;
+  for (int64_t e : c.rung_epochs(base.epochs)) at += (at.empty() ? "" : ",") + std::to_string(e);
+  base.eval_at = at;
+}
+
 // The sweep as every rank reads it (the same files, the same way: they fail or not together).
 sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, int ranks, TrainOptions& base) {
   SweepIni ini = read_sweep_ini(a.config, vm);
@@ -76,6 +93,7 @@ sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, in
   setup.config = std::move(ini.config);
   setup.space = std::move(ini.space);
   base = std::move(ini.base);
+  apply_eval_schedule(setup.config, a.config, base);
   LMSWEEP_CHECK(ranks % setup.config.gpus_per_trial == 0,
                 "{} [sweep]: gpus_per_trial = {} does not divide the {} MPI ranks: run mpirun -np with a multiple",
                 a.config, setup.config.gpus_per_trial, ranks);
@@ -85,6 +103,7 @@ sweep::SweepSetup read_setup(const SweepArgs& a, const po::variables_map& vm, in
   setup.num_groups = ranks / setup.config.gpus_per_trial;
   setup.epochs = static_cast<int>(base.epochs);
   setup.trial_root = trial_root(setup.config, setup.db_path);
+  setup.tensorboard_dir = a.tensorboard;
   LMSWEEP_CHECK(!setup.space.find("epochs") || setup.config.scheduler == sweep::SchedulerKind::None,
                 "{}: 'epochs' is a [space] dimension and scheduler = asha: ASHA needs one epoch budget; sweep "
                 "epochs with scheduler = none", a.config);
@@ -211,6 +230,7 @@ int run_sweep(int argc, const char* const argv[]) {
   ws.command = setup.config.command;
   ws.trial_root = setup.trial_root;
   ws.stop_grace_seconds = setup.config.stop_grace_seconds;
+  ws.trials_per_device = setup.config.trials_per_device;
   ws.objectives = setup.config.objectives.empty() ? std::vector<std::string>{setup.config.objective}
                                                   : setup.config.objectives;
   sweep::run_worker(ws, MPI_COMM_WORLD, channels);

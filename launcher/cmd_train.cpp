@@ -3,7 +3,9 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 #include "launcher/signals.h"
 #include "dist/c10d_group.h"
 #include "dist/mpi_channel.h"
+#include "export/tensorboard/study_writer.h"
 #include "train/collectives.h"
 #include "train/trainer.h"
 
@@ -39,14 +42,46 @@ std::string default_study_name(const TrainOptions& o) {
   return fmt::format("train-{}-{}", stamp, getpid());
 }
 
+// `train --tensorboard DIR`: the run's event files in DIR/<study>/, so that runs of one DIR sit
+// side by side in TensorBoard. A write that fails after the start (disk full) is reported once
+// and ends the event files, not the training: the database has everything.
+class LiveTensorBoard {
+ public:
+  LiveTensorBoard(const std::string& dir, const db::StudyInfo& study) {
+    if (dir.empty()) return;
+    tensorboard::TensorBoardOptions o;
+    o.run_per_trial = false;
+    writer_ = std::make_unique<tensorboard::TensorBoardStudyWriter>(
+        (std::filesystem::path(dir) / tensorboard::safe_run_name(study.name)).string(), o);
+    writer_->begin(study, sweep::SearchSpace{}, tensorboard::lmclip_metric_tags());  // Error: before training
+  }
+  void operator()(const std::function<void(tensorboard::TensorBoardStudyWriter&)>& write) {
+    if (!writer_) return;
+    try {
+      write(*writer_);
+    } catch (const std::exception& e) {
+      std::cerr << "lmsweep train: warning: TensorBoard: " << e.what()
+                << "; no more event files (training goes on; `lmsweep export --format tensorboard` writes them "
+                   "from the database)\n";
+      writer_.reset();
+    }
+  }
+
+ private:
+  std::unique_ptr<tensorboard::TensorBoardStudyWriter> writer_;
+};
+
 }  // namespace
 
 int run_train(int argc, const char* const argv[]) {
-  std::string config, study_name;
+  std::string config, study_name, tensorboard_dir;
   po::options_description general("general");
   general.add_options()("help,h", "this help")
       ("config", po::value(&config), "INI file whose [train] section sets options (the command line wins)")
-      ("study", po::value(&study_name), "study name in --db (default: train:<checkpoint-dir> or a timestamp)");
+      ("study", po::value(&study_name), "study name in --db (default: train:<checkpoint-dir> or a timestamp)")
+      ("tensorboard", po::value(&tensorboard_dir)->value_name("DIR"), "write TensorBoard event files live into "
+       "DIR/<study>/: every epoch's train_loss, lr, map, map_head, ... (step = epoch) and the run's options for the "
+       "HParams dashboard; view with tensorboard --logdir DIR");
   po::options_description training("training options (also [train] keys of --config)");
   add_train_options(training);
   po::options_description desc;
@@ -109,8 +144,13 @@ int run_train(int argc, const char* const argv[]) {
     store.requeue(study.id, trial.status);
   LMSWEEP_CHECK(trial.status != db::TrialStatus::Completed,
                 "study '{}' in {} already holds a completed run: pass --study NAME for a new one", spec.name, o.db);
+  LiveTensorBoard tensorboard(tensorboard_dir, study);  // an unwritable DIR stops here, nothing started
   store.start_trial(trial.id, 0, host_name());
   if (!o.checkpoint_dir.empty()) store.set_checkpoint(trial.id, o.checkpoint_dir);
+  tensorboard([&](auto& tb) { tb.trial_started(store.trial(trial.id), trial.params_json); });
+  auto end_tensorboard = [&](db::TrialStatus status) {
+    tensorboard([&](auto& tb) { tb.trial_ended(store.trial(trial.id), status); });
+  };
 
   install_stop_handlers();
   TrainHooks hooks;
@@ -119,6 +159,7 @@ int run_train(int argc, const char* const argv[]) {
   hooks.on_epoch = [&](const EpochResult& e) {
     const auto line = db::parse_epoch_line(epoch_json_line(e));
     store.record_epoch(trial.id, line.record, line.class_ap);
+    tensorboard([&](auto& tb) { tb.epoch(trial, line.record); });
     return true;
   };
   TrainResult result;
@@ -126,15 +167,18 @@ int run_train(int argc, const char* const argv[]) {
     result = train_lmclip(o, hooks);
   } catch (const std::exception& e) {
     store.fail_trial(trial.id, e.what());
+    end_tensorboard(db::TrialStatus::Failed);
     throw;
   }
   if (result.end == RunEnd::Interrupted) {
     store.interrupt_trial(trial.id);
+    end_tensorboard(db::TrialStatus::Interrupted);
     std::cout << fmt::format("stopped by signal {}; rerun with --resume --checkpoint-dir {} to continue\n",
                              stop_signal(), o.checkpoint_dir.empty() ? "DIR" : o.checkpoint_dir);
     return kExitRequeue;
   }
   store.complete_trial(trial.id);
+  end_tensorboard(db::TrialStatus::Completed);
   std::cout << fmt::format("best mAP {:.2f} % at epoch {}, best tail mAP {:.2f} % at epoch {}; results in {} (study "
                            "'{}')\n",
                            result.best_map * 100, result.best_map_epoch, result.best_tail * 100,

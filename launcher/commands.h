@@ -12,5 +12,8 @@ int run_sweep(int argc, const char* const argv[]);
 int run_best(int argc, const char* const argv[]);
 int run_status(int argc, const char* const argv[]);
 int run_submit(int argc, const char* const argv[]);
+int run_report(int argc, const char* const argv[]);
+int run_export(int argc, const char* const argv[]);
+int run_importance(int argc, const char* const argv[]);
 
 }  // namespace lmsweep::cli

@@ -18,6 +18,9 @@ const char* kUsage =
     "  sweep        hyperparameter sweep over MPI ranks (mpirun -np N lmsweep sweep ...)\n"
     "  best         best configurations of a sweep (Tables 3 and 1 of the paper)\n"
     "  status       progress of a sweep (safe while it runs)\n"
+    "  report       an HTML page of a study with the paper's tables and figures (gnuplot)\n"
+    "  export       a study for TensorBoard (--format tensorboard) or Optuna (--format optuna-journal)\n"
+    "  importance   which parameters matter (PED-ANOVA, as Optuna's)\n"
     "  submit       submit a sweep as a SLURM batch job (requeued on preemption)\n"
     "  train        fine-tune CLIP with LM-CLIP (one run; mpirun -np k for data parallelism)\n"
     "  eval         evaluate a CLIP checkpoint on a test split (zero-shot or fine-tuned)\n"
@@ -42,6 +45,9 @@ int main(int argc, char** argv) {
     if (command == "best") return lmsweep::cli::run_best(sub_argc, sub_argv);
     if (command == "status") return lmsweep::cli::run_status(sub_argc, sub_argv);
     if (command == "submit") return lmsweep::cli::run_submit(sub_argc, sub_argv);
+    if (command == "report") return lmsweep::cli::run_report(sub_argc, sub_argv);
+    if (command == "export") return lmsweep::cli::run_export(sub_argc, sub_argv);
+    if (command == "importance") return lmsweep::cli::run_importance(sub_argc, sub_argv);
     if (command == "version" || command == "--version") return lmsweep::cli::run_version(sub_argc, sub_argv);
     std::cerr << "lmsweep: unknown command '" << command << "'\n\n" << kUsage;
     return 2;

@@ -55,9 +55,10 @@ void validate(const SubmitOptions& o) {
     LMSWEEP_CHECK(o.ntasks >= 1, "--gpus-per-node 0 needs --ntasks N (MPI ranks on the CPU-only allocation)");
     LMSWEEP_CHECK(o.ntasks % o.nodes == 0, "--ntasks {} is not a multiple of --nodes {}", o.ntasks, o.nodes);
   } else {
-    LMSWEEP_CHECK(o.ntasks == 0 || o.ntasks == o.nodes * o.gpus_per_node,
-                  "--ntasks {} contradicts {} nodes x {} GPUs (one rank per GPU): leave --ntasks out", o.ntasks,
-                  o.nodes, o.gpus_per_node);
+    const int per_gpu = std::max(1, o.trials_per_device);
+    LMSWEEP_CHECK(o.ntasks == 0 || o.ntasks == o.nodes * o.gpus_per_node * per_gpu,
+                  "--ntasks {} contradicts {} nodes x {} GPUs x {} rank(s) per GPU (trials_per_device): leave --ntasks "
+                  "out", o.ntasks, o.nodes, o.gpus_per_node, per_gpu);
   }
   LMSWEEP_CHECK(is_slurm_time(o.time),
                 "--time '{}': not a SLURM time limit; use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
@@ -76,10 +77,31 @@ void validate(const SubmitOptions& o) {
                   "--{} '{}': no blanks or quotes in an #SBATCH value; SLURM would split it", option, *value);
 }
 
+// k trials per GPU: one CUDA MPS control daemon per node, in a job step of its own that lasts
+// the sweep (a daemon forked out of a step would be killed when that step ends), so that the
+// trials' kernels share each GPU instead of time-slicing it.
+std::string mps_start(int nodes, int gpus_per_node, int per_gpu) {
+  return fmt::format(
+      "# trials_per_device = {2}: {2} trials share each GPU through CUDA MPS, one control daemon per node.\n"
+      "export CUDA_MPS_PIPE_DIRECTORY=\"${{TMPDIR:-/tmp}}/lmsweep-mps-${{SLURM_JOB_ID}}/pipe\"\n"
+      "export CUDA_MPS_LOG_DIRECTORY=\"${{TMPDIR:-/tmp}}/lmsweep-mps-${{SLURM_JOB_ID}}/log\"\n"
+      "srun --overlap --nodes={0} --ntasks-per-node=1 --gpus-per-node={1} bash -c "
+      "'mkdir -p \"$CUDA_MPS_PIPE_DIRECTORY\" \"$CUDA_MPS_LOG_DIRECTORY\" && exec nvidia-cuda-mps-control -f' &\n"
+      "mps=$!\n"
+      "stop_mps() {{\n"
+      "  srun --overlap --nodes={0} --ntasks-per-node=1 bash -c 'echo quit | nvidia-cuda-mps-control' || true\n"
+      "  wait \"$mps\" 2>/dev/null || true\n"
+      "}}\n"
+      "sleep 2  # the daemons create their pipes\n"
+      "echo \"lmsweep: CUDA MPS started on {0} node(s) for {2} trials per GPU\"\n",
+      nodes, gpus_per_node, per_gpu);
+}
+
 std::string render_sbatch(const SubmitOptions& o) {
   validate(o);
   const bool gpu = o.gpus_per_node > 0;
-  const int tasks_per_node = gpu ? o.gpus_per_node : o.ntasks / o.nodes;
+  const int per_gpu = std::max(1, o.trials_per_device);
+  const int tasks_per_node = gpu ? o.gpus_per_node * per_gpu : o.ntasks / o.nodes;
   const int cpus = o.cpus_per_task > 0 ? o.cpus_per_task : (gpu ? 4 : 1);
   std::string extra;
   for (const auto& a : o.sbatch_args) extra += "#SBATCH " + a + "\n";
@@ -111,6 +133,9 @@ std::string render_sbatch(const SubmitOptions& o) {
   s = replace_all(s, "CONFIG", quote(absolute(o.config)));
   s = replace_all(s, "DB", quote(db.string()));
   s = replace_all(s, "ARGS", args);
+  const bool mps = gpu && per_gpu > 1;
+  s = replace_all(s, "MPS_START", mps ? mps_start(o.nodes, o.gpus_per_node, per_gpu) : "");
+  s = replace_all(s, "MPS_STOP", mps ? "stop_mps\n" : "");
   return s;
 }
 

@@ -22,6 +22,9 @@ struct SubmitOptions {
   std::vector<std::string> sweep_args;  // further `lmsweep sweep` arguments (training options)
   std::string lmsweep;              // the executable (absolute)
   std::string workdir;              // the job's working directory (absolute)
+  // [sweep] trials_per_device (k): k ranks per GPU, and with k > 1 the script starts CUDA MPS on
+  // every node before the sweep and stops it after.
+  int trials_per_device = 0;
 };
 
 // Throws lmsweep::Error naming the option for a value SLURM would refuse.

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "sweep/asha.h"
 
 namespace lmsweep::sweep {
 namespace {
@@ -226,6 +227,9 @@ void SweepConfig::validate(const std::string& label) const {
                 "{} reduction = {}: must be > 1 (2 halves the trials at each rung)", label,
                 reduction);
   LMSWEEP_CHECK(grid_points >= 2, "{} grid_points = {}: must be >= 2", label, grid_points);
+  LMSWEEP_CHECK(eval_epochs == EvalEpochs::All || scheduler == SchedulerKind::Asha,
+                "{} eval_epochs = rungs needs scheduler = asha (without ASHA there are no rungs): use eval_every",
+                label);
   LMSWEEP_CHECK(window >= 0, "{} window = {}: must be >= 0 (0: asynchronous suggestions)", label, window);
   LMSWEEP_CHECK(window == 0 || method == SamplingMethod::Tpe,
                 "{} window = {} applies to method = tpe (method = {} points do not depend on results)", label,
@@ -300,7 +304,22 @@ nlohmann::json SweepConfig::to_json() const {
                         {"window", window},
                         {"watchdog_seconds", watchdog_seconds},
                         {"max_attempts", max_attempts},
-                        {"lease_seconds", lease_seconds}};
+                        {"lease_seconds", lease_seconds},
+                        {"eval_epochs", eval_epochs == EvalEpochs::Rungs ? "rungs" : "all"},
+                        {"eval_every", eval_every ? nlohmann::json(*eval_every) : nlohmann::json()},
+                        {"eval_last", eval_last ? nlohmann::json(*eval_last) : nlohmann::json()},
+                        {"trials_per_device", trials_per_device}};
+}
+
+std::vector<int64_t> SweepConfig::rung_epochs(int64_t epochs) const {
+  if (scheduler != SchedulerKind::Asha || epochs < grace) return {};
+  std::vector<int64_t> out;
+  const AshaScheduler asha(grace, reduction, static_cast<int>(epochs));
+  for (const auto& r : asha.rungs()) {
+    const auto e = static_cast<int64_t>(std::ceil(r.milestone - 1e-9));
+    if (out.empty() || out.back() != e) out.push_back(e);
+  }
+  return out;
 }
 
 SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& label) {
@@ -309,7 +328,8 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                                                  "scheduler", "grace",     "reduction",
                                                  "grid_points", "n_startup_trials", "window", "watchdog_seconds",
                                                  "max_attempts", "lease_seconds", "objectives", "trial",
-                                                 "command", "stop_grace_seconds", "trial_dir", "warm_start"};
+                                                 "command", "stop_grace_seconds", "trial_dir", "warm_start",
+                                                 "eval_epochs", "eval_every", "eval_last", "trials_per_device"};
   SweepConfig cfg;
   bool objective_given = false;
   std::set<std::string> seen;
@@ -370,6 +390,16 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
       cfg.trial_dir = value;
     } else if (key == "warm_start") {
       cfg.warm_start = value;
+    } else if (key == "eval_epochs") {
+      LMSWEEP_CHECK(value == "all" || value == "rungs", "{} = '{}': valid: all (every epoch), rungs (ASHA's rung "
+                    "epochs, eval_last and the final one)", what, value);
+      cfg.eval_epochs = value == "rungs" ? SweepConfig::EvalEpochs::Rungs : SweepConfig::EvalEpochs::All;
+    } else if (key == "eval_every") {
+      cfg.eval_every = parse_int(kv, label, 0, 1 << 20);
+    } else if (key == "eval_last") {
+      cfg.eval_last = parse_int(kv, label, 0, 1 << 20);
+    } else if (key == "trials_per_device") {
+      cfg.trials_per_device = static_cast<int>(parse_int(kv, label, 1, 64));
     }
   }
   if (!cfg.objectives.empty() && !objective_given) cfg.objective = cfg.objectives.front();

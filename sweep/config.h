@@ -7,6 +7,7 @@
 // file:line for every entry.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,12 +108,25 @@ struct SweepConfig {
   double watchdog_seconds = 0;
   int max_attempts = 3;
   double lease_seconds = 60;
+  // Evaluation cost: `rungs` scores a trial at ASHA's rung epochs (and eval_last, the final
+  // epoch) instead of every epoch; eval_every / eval_last set the trials' --eval-every /
+  // --eval-last (none: [train]'s). With ASHA, its rung epochs are always evaluated.
+  enum class EvalEpochs { All, Rungs };
+  EvalEpochs eval_epochs = EvalEpochs::All;
+  std::optional<int64_t> eval_every, eval_last;
+  // Trial groups sharing one device: k per GPU (CUDA MPS started by the batch script when
+  // k > 1), or, on CPU, k per node with the cores split between them. 0: not set (every rank
+  // by node-local rank, as before).
+  int trials_per_device = 0;
 
   // Cross-field checks (name given, trials given for random/sobol, ranges); throws
   // lmsweep::Error. `label` names the section in messages, e.g. "sweep.ini [sweep]".
   void validate(const std::string& label = "[sweep]") const;
   void validate_objectives(const std::string& label) const;
   void validate_trial(const std::string& label) const;
+  // The epochs ASHA decides at (its rungs, rounded up to whole epochs) for `epochs`; empty
+  // without ASHA.
+  std::vector<int64_t> rung_epochs(int64_t epochs) const;
 
   // Every field, with enums as their names. Stored with the study.
   nlohmann::json to_json() const;

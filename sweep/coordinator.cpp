@@ -13,6 +13,7 @@
 #include "common/host.h"
 #include "db/epoch_json.h"
 #include "dist/mpi_channel.h"
+#include "export/tensorboard/study_writer.h"
 #include "sweep/crash_notes.h"
 #include "sweep/protocol.h"
 #include "sweep/tpe.h"
@@ -134,6 +135,7 @@ int64_t Coordinator::requeue_dead_job_trials(int64_t* failed) {
     if (store_->requeue_crashed(t.id, n, error)) {
       ++*failed;
       log_(fmt::format("trial {} failed: {}", t.number, error));
+      to_tensorboard([&](auto& tb) { tb.trial_ended(store_->trial(t.id), db::TrialStatus::Failed); });
     }
   }
   return static_cast<int64_t>(running.size()) - *failed;
@@ -165,6 +167,15 @@ void Coordinator::prepare() {
                 "options", cfg.name, setup_.db_path, study.config_json);
   if (!study.planned_trials || *study.planned_trials < spec.planned_trials)
     store_->set_planned_trials(study_id_, spec.planned_trials);
+  if (!setup_.tensorboard_dir.empty()) {
+    // The HParams experiment now: a folder that cannot be written stops the sweep here, with
+    // one line, before any trial runs. Metrics: the objectives, then LM-CLIP's.
+    auto metrics = cfg.objectives.empty() ? std::vector<std::string>{cfg.objective} : cfg.objectives;
+    if (cfg.trial == TrialKind::Lmclip)
+      for (const auto& tag : tensorboard::lmclip_metric_tags()) metrics.push_back(tag);
+    tensorboard_ = std::make_unique<tensorboard::TensorBoardStudyWriter>(setup_.tensorboard_dir);
+    tensorboard_->begin(store_->study(study_id_), setup_.space, metrics);
+  }
 
   // Trials left running by a dead job run again (from their checkpoint when there is one),
   // except one that was running each of max_attempts times its job died.
@@ -199,7 +210,8 @@ void Coordinator::prepare() {
     std::vector<EpochResult> history;
     for (const auto& t : store_->trials(study_id_))
       for (const auto& e : store_->epochs(t.id))
-        history.push_back({t.number, static_cast<int>(e.epoch), objective_value(e, cfg.objective)});
+        if (db::epoch_value(e, cfg.objective))  // epochs not evaluated decide nothing (eval_epochs)
+          history.push_back({t.number, static_cast<int>(e.epoch), objective_value(e, cfg.objective)});
     asha_ = std::make_unique<AshaScheduler>(AshaScheduler::rebuild(ao, history));
   }
   log_(fmt::format("sweep '{}': {} trials ({} {}, seed {}), {} rank group(s) of {}; {} to run{}{}", cfg.name,
@@ -271,6 +283,7 @@ bool Coordinator::on_request(MPI_Comm down, int source, const nlohmann::json& m)
   a.attempt = t.attempts;
   a.params = nlohmann::json::parse(t.params_json);
   running_[trial_id] = Running{t.number, group, db::unix_now(), 0, true};
+  to_tensorboard([&](auto& tb) { tb.trial_started(t, t.params_json); });
   dist::send_json(down, source, kAssign, a.to_json());
   log_(fmt::format("trial {} -> group {} ({}){}", t.number, group, a.params.dump(),
                    t.attempts > 1 ? fmt::format(", attempt {}", t.attempts) : ""));
@@ -398,11 +411,14 @@ void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {
   }
   store_->record_epoch(trial_id, parsed.record, parsed.class_ap);
   store_->heard_from(trial_id);
+  to_tensorboard([&](auto& tb) { tb.epoch(store_->trial(trial_id), parsed.record); });
   run.last_epoch = parsed.record.epoch;
   // When stopping, trials stop at their next step by themselves (their own signal), not here.
   bool keep_going = true;
   std::string note;
-  if (asha_) {
+  // An epoch that was not evaluated (eval_every, eval_epochs = rungs) has nothing to decide on;
+  // the rung epochs always are.
+  if (asha_ && db::epoch_value(parsed.record, setup_.config.objective)) {
     const double value = objective_value(parsed.record, setup_.config.objective);
     const auto d = asha_->on_epoch_result(run.number, static_cast<int>(parsed.record.epoch), value);
     if (d.action == Action::Stop && parsed.record.epoch < setup_.epochs) {
@@ -436,8 +452,23 @@ void Coordinator::on_done(const nlohmann::json& m) {
     if (first_error_.empty()) first_error_ = fmt::format("trial {}: {}", number, m.value("error", std::string()));
   }
   ++done_this_run_;
+  to_tensorboard([&](auto& tb) {
+    const auto t = store_->trial(trial_id);
+    tb.trial_ended(t, t.status);
+  });
   progress(fmt::format("trial {} {}{}", number, status,
                        status == "failed" ? ": " + m.value("error", std::string()) : std::string()));
+}
+
+void Coordinator::to_tensorboard(const std::function<void(tensorboard::TensorBoardStudyWriter&)>& write) {
+  if (!tensorboard_) return;
+  try {
+    write(*tensorboard_);
+  } catch (const std::exception& e) {
+    log_(fmt::format("TensorBoard: {}; no more event files in this run (the sweep goes on; `lmsweep export --format "
+                     "tensorboard` writes them all from the database)", e.what()));
+    tensorboard_.reset();
+  }
 }
 
 void Coordinator::progress(const std::string& event) {

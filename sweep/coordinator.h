@@ -20,6 +20,10 @@
 #include "sweep/search_space.h"
 #include "sweep/tpe.h"
 
+namespace lmsweep::tensorboard {
+class TensorBoardStudyWriter;
+}
+
 namespace lmsweep::sweep {
 
 struct SweepSetup {
@@ -32,6 +36,7 @@ struct SweepSetup {
   int num_groups = 1;           // rank groups: mpirun -np / gpus_per_trial
   bool retry_failed = false;    // failed trials run again (sweep --retry-failed)
   std::string trial_root;       // command trials' folders ([sweep] trial_dir, or beside the database)
+  std::string tensorboard_dir;  // sweep --tensorboard: event files written live there ("" = none)
 };
 
 class Coordinator {
@@ -72,6 +77,9 @@ class Coordinator {
   std::vector<TpeObservation> tpe_history(int64_t k);  // what trial k's suggestion sees
   bool window_allows(int64_t k);                       // every trial before k - window has ended
   void load_warm_start();                              // [sweep] warm_start's trials, into warm_history_
+  // Runs `write` on the TensorBoard writer, if any; a failure (disk full) is logged and ends
+  // the event files for this run, not the sweep: they are auxiliary, the database is not.
+  void to_tensorboard(const std::function<void(tensorboard::TensorBoardStudyWriter&)>& write);
 
   SweepSetup setup_;
   std::function<void(const std::string&)> log_;
@@ -100,6 +108,7 @@ class Coordinator {
   bool holds_lease_ = false;
   double lease_renewed_at_ = 0;
   double trial_seconds_this_run_ = 0;
+  std::unique_ptr<tensorboard::TensorBoardStudyWriter> tensorboard_;
 };
 
 // The objective's value in an epoch record (a column such as map_tail, or a command trial's

@@ -27,6 +27,7 @@
 #include "sweep/command_trial.h"
 #include "sweep/crash_notes.h"
 #include "sweep/group_link.h"
+#include "sweep/placement.h"
 #include "sweep/point_sampler.h"
 #include "sweep/watchdog.h"
 #include "sweep/protocol.h"
@@ -176,7 +177,7 @@ RankOutcome Attempt::run(const std::function<std::string()>& trial) {
   } catch (const PeerFailed& e) {
     mine = {"failed", e.what(), false, db::unix_now()};
   } catch (const std::exception& e) {
-    std::string what = dog_->fired() ? stall_message_ : std::string(e.what());
+    std::string what = dog_->fired() ? stall_message_ : trial_error_text(e.what(), w_.setup.trials_per_device);
     mine = {"failed", fmt::format("{}: {}", w_.who(), what.substr(0, what.find('\n'))), true, db::unix_now()};
     w_.link->announce_failure(a_.trial_id, mine.error);
   }
@@ -354,7 +355,11 @@ void set_up(Worker& w, MPI_Comm world) {
   w.leader = w.group_rank == 0;
   w.host = host_name();
   const int gpus = compat::cuda_device_count();
-  w.gpu = gpus > 0 ? dist::node_placement(world).rank % gpus : -1;
+  const auto place = dist::node_placement(world);
+  // A command trial gets its GPUs through CUDA_VISIBLE_DEVICES whatever --device says.
+  const bool on_gpu = gpus > 0 && (w.setup.base.device.rfind("cuda", 0) == 0 || w.setup.trial == TrialKind::Command);
+  w.gpu = device_slot(w.setup.trials_per_device, place.rank, place.size, on_gpu ? gpus : -1, w.host);
+  if (w.gpu < 0 && gpus > 0) w.gpu = place.rank % gpus;  // a CPU sweep on a GPU node: as before
   w.ranks = group_ranks(w.group_comm, w.group_rank, w.host, w.gpu, w.k);
   w.link = std::make_unique<GroupLink>(w.group_comm);
   w.base = w.setup.base;

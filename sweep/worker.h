@@ -33,7 +33,11 @@ struct WorkerSetup {
   std::string trial_root;  // trial folders: trial_root/<study>/trial-00042
   double stop_grace_seconds = 10;
   std::vector<std::string> objectives;
+  // [sweep] trials_per_device: at most this many ranks per GPU (on CPU: per node, its cores
+  // split between them); 0: not set.
+  int trials_per_device = 0;
 };
+
 
 // Runs until the coordinator has no trial left for this rank's group. Returns the number of
 // trials this rank took part in.

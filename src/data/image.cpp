@@ -409,36 +409,52 @@ RgbImage resize_bilinear_antialias(const RgbImage& in, int64_t out_h, int64_t ou
 // ----------------------------------------------------------------------------------------------
 // Loading a split
 
+ImageSet::ImageSet(int64_t count_, int64_t size_, std::vector<uint8_t> pixels) : count(count_), size(size_) {
+  LMSWEEP_CHECK(pixels.size() == bytes(), "ImageSet: {} bytes for {} images of {} px, expected {}", pixels.size(),
+                count, size, bytes());
+  auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(pixels));
+  data_ = owned->data();
+  owner_ = std::move(owned);
+}
+
+ImageSet::ImageSet(int64_t count_, int64_t size_, const uint8_t* data, std::shared_ptr<const void> owner)
+    : count(count_), size(size_), data_(data), owner_(std::move(owner)) {}
+
 ImageSet load_images(const std::string& data_root, const Split& split, int64_t size, int threads) {
   LMSWEEP_CHECK(size > 0 && size <= 65536, "load_images: image size {} must be in 1..65536", size);
-  ImageSet set;
-  set.count = static_cast<int64_t>(split.entries.size());
-  set.size = size;
+  const auto count = static_cast<int64_t>(split.entries.size());
+  std::vector<uint8_t> pixels(static_cast<size_t>(size * size * 3) * static_cast<size_t>(count));
+  load_images_into(data_root, split, size, threads, pixels.data());
+  return ImageSet(count, size, std::move(pixels));
+}
+
+void load_images_into(const std::string& data_root, const Split& split, int64_t size, int threads,
+                      uint8_t* out) {
+  LMSWEEP_CHECK(size > 0 && size <= 65536, "load_images: image size {} must be in 1..65536", size);
+  const auto count = static_cast<int64_t>(split.entries.size());
   const size_t per_image = static_cast<size_t>(size * size * 3);
-  set.pixels.resize(per_image * static_cast<size_t>(set.count));
-  if (set.count == 0) return set;
+  if (count == 0) return;
 
   int n_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-  n_threads = std::max(1, std::min<int>(n_threads, static_cast<int>(set.count)));
+  n_threads = std::max(1, std::min<int>(n_threads, static_cast<int>(count)));
 
   const fs::path root(data_root);
   std::atomic<int64_t> next{0};
   std::mutex error_mutex;
   // The first failure in split order wins, whatever the thread timing: workers still process
   // every index below the failing one, and skip those above it.
-  std::atomic<int64_t> first_error{set.count};
+  std::atomic<int64_t> first_error{count};
   std::string error_message;
 
   auto worker = [&]() {
     for (;;) {
       const int64_t i = next.fetch_add(1);
-      if (i >= set.count || i > first_error.load()) return;
+      if (i >= count || i > first_error.load()) return;
       const SplitEntry& e = split.entries[static_cast<size_t>(i)];
       try {
         const RgbImage img = decode_image((root / e.path).string());
         const RgbImage sq = resize_bilinear_antialias(img, size, size);
-        std::memcpy(set.pixels.data() + per_image * static_cast<size_t>(i), sq.pixels.data(),
-                    per_image);
+        std::memcpy(out + per_image * static_cast<size_t>(i), sq.pixels.data(), per_image);
       } catch (const std::exception& ex) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (i < first_error.load()) {
@@ -459,8 +475,7 @@ ImageSet load_images(const std::string& data_root, const Split& split, int64_t s
     for (int t = 0; t < n_threads; ++t) pool.emplace_back(worker);
     for (auto& t : pool) t.join();
   }
-  if (first_error.load() < set.count) throw Error(error_message);
-  return set;
+  if (first_error.load() < count) throw Error(error_message);
 }
 
 }  // namespace lmsweep

@@ -7,6 +7,7 @@
 // antialiased (support scaled by the downscale factor) separable filter in 8-bit fixed point.
 // resize_bilinear_antialias ports it bit for bit, so cached uint8 pixels equal the reference's.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,27 @@ void write_image(const std::string& path, const RgbImage& image, int jpeg_qualit
 // in: [H, W, 3] -> [out_h, out_w, 3].
 RgbImage resize_bilinear_antialias(const RgbImage& in, int64_t out_h, int64_t out_w);
 
-// Every image of a split, decoded and squash-resized to size x size, in split order.
+// Every image of a split, decoded and squash-resized to size x size, in split order:
+// [count, size, size, 3] RGB, contiguous, read-only. The bytes are either owned (a vector) or
+// a read-only mapping of a node-shared cache file (data/image_cache_file.h); `owner` keeps
+// them alive, so copies of an ImageSet share the same bytes. Never write through data():
+// mapped pages are PROT_READ (a write faults) and other ranks map the same file.
 struct ImageSet {
   int64_t count = 0, size = 0;
-  std::vector<uint8_t> pixels;  // [count, size, size, 3] RGB, contiguous
+
+  ImageSet() = default;
+  // Owns `pixels`, which must hold count * size * size * 3 bytes.
+  ImageSet(int64_t count, int64_t size, std::vector<uint8_t> pixels);
+  // A view of `bytes()` bytes at `data`, kept alive by `owner`.
+  ImageSet(int64_t count, int64_t size, const uint8_t* data, std::shared_ptr<const void> owner);
+
+  const uint8_t* data() const { return data_; }
+  size_t bytes() const { return static_cast<size_t>(count * size * size * 3); }
+  const uint8_t* image(int64_t i) const { return data_ + static_cast<size_t>(i * size * size * 3); }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  std::shared_ptr<const void> owner_;
 };
 
 // Paths are data_root / entry.path. Runs on `threads` threads (0 = all cores); the result does
@@ -47,5 +65,9 @@ struct ImageSet {
 // in split order, naming its path, the split file and line, and whether it is missing or corrupt.
 ImageSet load_images(const std::string& data_root, const Split& split, int64_t size,
                      int threads = 0);
+// The same into `out`, which holds split.entries.size() * size * size * 3 bytes (e.g. a
+// writable mapping of a cache file being written).
+void load_images_into(const std::string& data_root, const Split& split, int64_t size, int threads,
+                      uint8_t* out);
 
 }  // namespace lmsweep

@@ -287,10 +287,35 @@ CentroidDistanceRatios centroid_distance_ratios(const float* embeddings, const u
   return out;
 }
 
+ClassPrecisionRecall precision_recall_f1(const float* scores, const uint8_t* labels, int64_t n, int64_t c,
+                                         double threshold) {
+  check_matrix(scores, labels, n, c, "precision_recall_f1");
+  std::vector<int64_t> tp(c, 0), predicted(c, 0), positive(c, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t k = 0; k < c; ++k) {
+      const bool yes = scores[i * c + k] >= threshold;
+      const bool truth = labels[i * c + k] != 0;
+      predicted[k] += yes;
+      positive[k] += truth;
+      tp[k] += yes && truth;
+    }
+  }
+  ClassPrecisionRecall out;
+  for (int64_t k = 0; k < c; ++k) {
+    const double p = predicted[k] > 0 ? static_cast<double>(tp[k]) / predicted[k] : 0.0;
+    const double r = positive[k] > 0 ? static_cast<double>(tp[k]) / positive[k] : 0.0;
+    out.precision.push_back(p);
+    out.recall.push_back(r);
+    out.f1.push_back(p + r > 0 ? 2 * p * r / (p + r) : 0.0);
+  }
+  return out;
+}
+
 EvalMetrics evaluate(const EvalInputs& in) {
   check_matrix(in.scores, in.labels, in.n, in.c, "evaluate");
   EvalMetrics m;
   m.ap = average_precision_per_class(in.scores, in.labels, in.n, in.c);
+  m.at_threshold = precision_recall_f1(in.scores, in.labels, in.n, in.c, in.threshold);
   m.map = mean_of(m.ap);
 
   // Reference: damilab/lm-clip utils.py evaluate_mlc / eval_map_subset: the group mAP is
@@ -330,6 +355,9 @@ nlohmann::json to_json(const EvalMetrics& m) {
   j["map_middle"] = opt_json(m.map_middle);
   j["map_tail"] = opt_json(m.map_tail);
   j["ap"] = m.ap;
+  j["precision"] = m.at_threshold.precision;
+  j["recall"] = m.at_threshold.recall;
+  j["f1"] = m.at_threshold.f1;
   j["map_single"] = m.map_single;
   j["map_multi"] = m.map_multi;
   j["centroid_ratio"] = opt_json(m.centroid_ratio);

@@ -54,10 +54,22 @@ CentroidDistanceRatios centroid_distance_ratios(const float* embeddings, const u
                                                 int64_t n, int64_t c, int64_t d,
                                                 const ClassGroups* groups = nullptr);
 
+// Per-class precision, recall and F1 of the predictions score >= threshold: the paper's Figure 6
+// (threshold 0.5 on the softmax scores). As scikit-learn's precision_recall_fscore_support(
+// average=None, zero_division=0): a class never predicted has precision 0, one with no positive
+// has recall 0, and F1 is 0 when precision + recall is 0.
+struct ClassPrecisionRecall {
+  std::vector<double> precision, recall, f1;  // [C] each
+};
+// scores, labels: n x c row-major (labels 0/1).
+ClassPrecisionRecall precision_recall_f1(const float* scores, const uint8_t* labels, int64_t n,
+                                         int64_t c, double threshold = 0.5);
+
 struct EvalMetrics {
   double map = 0;
   std::optional<double> map_head, map_middle, map_tail;  // when groups are known (and non-empty)
   std::vector<double> ap;                                 // [C]
+  ClassPrecisionRecall at_threshold;                      // [C] each, at EvalInputs::threshold
   double map_single = 0, map_multi = 0;  // on images with exactly 1 / at least 2 labels
   std::optional<double> centroid_ratio, centroid_ratio_head, centroid_ratio_middle,
       centroid_ratio_tail;  // when embeddings are given
@@ -70,11 +82,13 @@ struct EvalInputs {
   const float* embeddings = nullptr;  // n x d, L2-normalised
   int64_t d = 0;
   const ClassGroups* groups = nullptr;
+  double threshold = 0.5;  // of precision / recall / F1
 };
 
 EvalMetrics evaluate(const EvalInputs& in);
 
-// Keys: map, map_head, map_middle, map_tail (null when absent), ap (list), map_single,
+// Keys: map, map_head, map_middle, map_tail (null when absent), ap, precision, recall, f1
+// (lists, by class), map_single,
 // map_multi, centroid_ratio, centroid_ratio_head, centroid_ratio_middle, centroid_ratio_tail
 // (null when absent).
 nlohmann::json to_json(const EvalMetrics& metrics);

@@ -34,7 +34,9 @@ at::Tensor to_model_input(const at::Tensor& images_u8, const ImageNormalization&
 }
 
 at::Tensor image_set_tensor(const ImageSet& images) {
-  return torch::from_blob(const_cast<uint8_t*>(images.pixels.data()), {images.count, images.size, images.size, 3},
+  // The bytes may be a PROT_READ mapping shared by the node's ranks: the tensor is for reading
+  // only (an in-place op on it faults). It does not keep `images` alive.
+  return torch::from_blob(const_cast<uint8_t*>(images.data()), {images.count, images.size, images.size, 3},
                           torch::kUInt8);
 }
 

@@ -96,6 +96,10 @@ const std::vector<Field>& fields() {
       STRING_FIELD("normalize", normalize, "imagenet | clip mean/std", true),
       STRING_FIELD("prompt", prompt, "prompt prefix of captions and class prompts", true),
       INT_FIELD("eval-batch-size", eval_batch_size, "batch size of the per-epoch evaluation", false),
+      INT_FIELD("eval-every", eval_every, "evaluate every Nth epoch (and always the last); 0: only --eval-at, --eval-last and the last", false),
+      INT_FIELD("eval-last", eval_last, "also evaluate each of the last N epochs", false),
+      STRING_FIELD("eval-at", eval_at, "also evaluate these epochs, comma-separated (5,10,20)", false),
+      STRING_FIELD("eval-precision", eval_precision, "precision of the evaluation: fp32 | bf16 (default: --precision's)", false),
       Field{{"seed", "seed of sampling, flips and random weights", false, true},
             [](TrainOptions& o, const std::string& v) { o.seed = static_cast<uint64_t>(parse_int("seed", v)); },
             [](const TrainOptions& o) { return std::to_string(o.seed); }},
@@ -109,6 +113,7 @@ const std::vector<Field>& fields() {
       STRING_FIELD("metrics-out", metrics_out, "append one JSON line per epoch to this file", false),
       STRING_FIELD("db", db, "SQLite results database", false),
       STRING_FIELD("checkpoint-dir", checkpoint_dir, "write best / last weights and the resume state here", false),
+      STRING_FIELD("cache-dir", cache_dir, "decoded images shared by the processes of a node: one file per split in DIR, mapped read-only; auto ($TMPDIR, else /dev/shm, else /tmp) | none (each process decodes its own copy) | DIR", false),
       Field{{"resume", "continue from --checkpoint-dir's last state", true, false},
             [](TrainOptions& o, const std::string& v) { o.resume = parse_bool("resume", v); },
             [](const TrainOptions& o) { return std::string(o.resume ? "1" : "0"); }},
@@ -159,6 +164,32 @@ std::map<std::string, std::string> method_options(const TrainOptions& options) {
   return out;
 }
 
+namespace {
+
+// --eval-at's epochs; throws lmsweep::Error naming the bad item.
+std::vector<int64_t> parse_epoch_list(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    const int64_t e = parse_int("eval-at", item);
+    LMSWEEP_CHECK(e >= 1, "--eval-at = '{}': epoch {} must be >= 1", text, e);
+    out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool TrainOptions::evaluates(int64_t epoch) const {
+  if (epoch >= epochs || epoch > epochs - eval_last) return true;
+  if (eval_every > 0 && epoch % eval_every == 0) return true;
+  const auto at = parse_epoch_list(eval_at);
+  return std::find(at.begin(), at.end(), epoch) != at.end();
+}
+
 void TrainOptions::validate() const {
   auto in = [](bool ok, const char* name, const std::string& value, const char* range) {
     LMSWEEP_CHECK(ok, "--{} = {}: must be {}", name, value, range);
@@ -166,6 +197,11 @@ void TrainOptions::validate() const {
   in(epochs >= 1, "epochs", std::to_string(epochs), ">= 1");
   in(batch_size >= 1, "batch-size", std::to_string(batch_size), ">= 1");
   in(eval_batch_size >= 1, "eval-batch-size", std::to_string(eval_batch_size), ">= 1");
+  in(eval_every >= 0, "eval-every", std::to_string(eval_every), ">= 0 (0: only --eval-at, --eval-last and the last epoch)");
+  in(eval_last >= 0, "eval-last", std::to_string(eval_last), ">= 0");
+  parse_epoch_list(eval_at);
+  LMSWEEP_CHECK(eval_precision.empty() || eval_precision == "fp32" || eval_precision == "bf16",
+                "--eval-precision = '{}': valid: fp32, bf16 (or leave it unset: as --precision)", eval_precision);
   in(lr > 0, "lr", format_double(lr), "> 0");
   in(lambda >= 0, "lambda", format_double(lambda), ">= 0");
   in(gamma_neg >= 0, "gamma-neg", format_double(gamma_neg), ">= 0");

@@ -38,6 +38,13 @@ struct TrainOptions {
   std::string normalize = "imagenet";    // imagenet | clip
   std::string prompt = "a photo of a ";
   int64_t eval_batch_size = 64;
+  // Which epochs are evaluated (scored on the test split): every eval_every-th, each of the last
+  // eval_last, the ones listed in eval_at, and always the final one. An epoch not evaluated
+  // records its loss only: it cannot be a trial's best epoch.
+  int64_t eval_every = 1;                // 0: only eval_at, eval_last and the final epoch
+  int64_t eval_last = 0;
+  std::string eval_at;                   // "5,10,20" (a sweep with eval_epochs = rungs: ASHA's rungs)
+  std::string eval_precision;            // "" (as precision) | fp32 | bf16
   // Run.
   uint64_t seed = 0;
   int threads = 0;                       // 0: all cores
@@ -49,8 +56,14 @@ struct TrainOptions {
   std::string db = "lmsweep.db";
   std::string checkpoint_dir;            // best / last weights and resume state
   bool resume = false;
+  // Node-shared decoded-image cache folder (data/image_cache_file.h): auto = $TMPDIR, else
+  // /dev/shm, else /tmp; none = every process decodes its own copy.
+  std::string cache_dir = "auto";
 
   double effective_sample_power() const { return sample_power.value_or(s); }
+  // Whether epoch `epoch` (1-based) is evaluated; see eval_every.
+  bool evaluates(int64_t epoch) const;
+  bool eval_bf16() const { return (eval_precision.empty() ? precision : eval_precision) == "bf16"; }
   // Throws lmsweep::Error naming the option, the value and the valid range.
   void validate() const;
 };

@@ -76,9 +76,13 @@ void place_inputs(TrainRun& r, const BpeTokenizer& tokenizer, ImageCache& cache)
   const TrainOptions& o = r.options;
   RunData& d = r.data;
   const ClipConfig& cfg = r.model->config();
-  d.train_images = cache.get(o.data_root, d.train, cfg.image_resolution, o.threads);
-  d.test_images = cache.get(o.data_root, d.test, cfg.image_resolution, o.threads);
-  d.train_pixels = image_set_tensor(*d.train_images).to(r.device);  // CPU: shares the decoded images
+  ImageCacheOptions shared;
+  shared.dir = resolve_image_cache_dir(o.cache_dir);
+  d.train_images = cache.get(o.data_root, d.train, cfg.image_resolution, o.threads, shared);
+  d.test_images = cache.get(o.data_root, d.test, cfg.image_resolution, o.threads, shared);
+  // CPU: shares the decoded images, possibly a read-only mapping of the node's cache file;
+  // train and eval only read them (index_select / narrow + to(float) make copies).
+  d.train_pixels = image_set_tensor(*d.train_images).to(r.device);
   d.test_pixels = image_set_tensor(*d.test_images);
   d.norm = normalization_tensors(ImageNormalization::from_name(o.normalize), r.device);
   const at::Tensor captions = caption_tokens(tokenizer, o.prompt, d.labels.names, d.train, cfg.context_length);

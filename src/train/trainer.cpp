@@ -20,12 +20,15 @@
 namespace lmsweep {
 
 std::shared_ptr<const ImageSet> ImageCache::get(const std::string& data_root, const Split& split, int64_t size,
-                                                int threads) {
+                                                int threads, const ImageCacheOptions& cache) {
   const std::string key = fmt::format("{}|{}|{}|{}", data_root, split.file, split.entries.size(), size);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = sets_.find(key);
   if (it != sets_.end()) return it->second;
-  auto set = std::make_shared<const ImageSet>(load_images(data_root, split, size, threads));
+  CacheReport report;
+  auto set = load_images_shared(data_root, split, size, threads, cache, &report);
+  const std::string line = describe(report, *set) + " (" + split.file + ")";
+  if (log_) log_(line); else std::cout << line << std::endl;
   sets_.emplace(key, set);
   return set;
 }
@@ -46,12 +49,15 @@ std::string percent(const std::optional<double>& v) { return v ? fmt::format("{:
 }  // namespace
 
 std::string epoch_json_line(const EpochResult& e) {
-  nlohmann::json j = to_json(e.metrics);
+  // An epoch not evaluated has no metric keys at all: the database records them as absent.
+  nlohmann::json j = e.evaluated ? to_json(e.metrics) : nlohmann::json{{"evaluated", false}};
   j["epoch"] = e.epoch;
   j["train_loss"] = e.train_loss;
   j["lr"] = e.lr;
   j["seconds"] = e.seconds;
   j["images"] = e.images;
+  if (!e.class_names.empty()) j["class_names"] = e.class_names;
+  if (!e.class_train_count.empty()) j["class_train_count"] = e.class_train_count;
   return j.dump();
 }
 
@@ -72,7 +78,10 @@ EvalMetrics evaluate_epoch(TrainRun& run) {
   run.embedding.write_back();
   const auto scores = score_images(run.model, run.data.test_pixels, run.data.prompts,
                                    ImageNormalization::from_name(run.options.normalize),
-                                   run.options.eval_batch_size, run.device, run.group, run.bf16);
+                                   run.options.eval_batch_size, run.device, run.group, run.options.eval_bf16());
+  // Every rank scored its slice of the test split; the metrics are computed once, by the leader
+  // (the others' are empty: only the leader records or reports them).
+  if (!run.leader()) return EvalMetrics{};
   return evaluate_scores(scores, run.data.test_hot, &run.data.groups);
 }
 
@@ -104,12 +113,12 @@ void check_finite(const EpochLoss& loss, int64_t epoch) {
 void record_epoch(TrainRun& run, const EpochResult& er, Progress& p) {
   const TrainOptions& o = run.options;
   const bool files = !o.checkpoint_dir.empty() && run.leader();
-  if (er.metrics.map > p.result.best_map) {
+  if (er.evaluated && er.metrics.map > p.result.best_map) {
     p.result.best_map = er.metrics.map;
     p.result.best_map_epoch = er.epoch;
     if (files) save_weights(run, "best_map.pt");
   }
-  if (er.metrics.map_tail && *er.metrics.map_tail > p.result.best_tail) {
+  if (er.evaluated && er.metrics.map_tail && *er.metrics.map_tail > p.result.best_tail) {
     p.result.best_tail = *er.metrics.map_tail;
     p.result.best_tail_epoch = er.epoch;
     if (files) save_weights(run, "best_map_tail.pt");
@@ -120,6 +129,9 @@ void record_epoch(TrainRun& run, const EpochResult& er, Progress& p) {
 }
 
 std::string epoch_line(const EpochResult& er, double eta) {
+  if (!er.evaluated)
+    return fmt::format("epoch {:>3}/{}  loss {:.4f}  (not evaluated)  lr {:.3g}  {:.1f}s  ETA {}", er.epoch, er.epochs,
+                       er.train_loss, er.lr, er.seconds, format_duration(eta));
   return fmt::format("epoch {:>3}/{}  loss {:.4f}  mAP {} (head {} / middle {} / tail {})  lr {:.3g}  {:.1f}s  ETA {}",
                      er.epoch, er.epochs, er.train_loss, percent(er.metrics.map), percent(er.metrics.map_head),
                      percent(er.metrics.map_middle), percent(er.metrics.map_tail), er.lr, er.seconds,
@@ -193,7 +205,12 @@ TrainResult train_lmclip(const TrainOptions& o, const TrainHooks& hooks) {
     er.train_loss = count > 0 ? loss_sum.sum() / count : 0;
     er.lr = plan.lr;
     er.images = static_cast<int64_t>(count);
-    er.metrics = evaluate_epoch(run);
+    er.evaluated = o.evaluates(er.epoch);
+    if (er.evaluated) er.metrics = evaluate_epoch(run);
+    if (epoch == st.next_epoch) {
+      er.class_names = d.labels.names;
+      er.class_train_count = class_counts(d.train, d.classes);
+    }
     er.seconds = resumed_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
     p.result.epochs.push_back(er);
     p.run_seconds += er.seconds;

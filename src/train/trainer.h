@@ -27,7 +27,12 @@ struct EpochResult {
   double lr = 0;            // rate used in this epoch
   double seconds = 0;       // training + evaluation
   int64_t images = 0;       // training images seen
+  bool evaluated = true;    // false: not scored (TrainOptions::evaluates); metrics are empty
   EvalMetrics metrics;
+  // The classes as the report orders and names them (Figure 6): set on the first epoch a call
+  // of train_lmclip runs, empty on the others.
+  std::vector<std::string> class_names;     // [C]
+  std::vector<int64_t> class_train_count;   // [C] training images holding each class
 };
 
 enum class RunEnd { Completed, Stopped /* by on_epoch, e.g. ASHA */, Interrupted /* stop_requested */ };

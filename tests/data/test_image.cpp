@@ -364,15 +364,14 @@ TEST(DataLoad, ParallelEqualsSequentialAndSingleDecodes) {
   const ImageSet all = load_images(dir.string(), split, 16, 0);
   EXPECT_EQ(seq.count, 23);
   EXPECT_EQ(seq.size, 16);
-  ASSERT_EQ(seq.pixels.size(), 23u * 16 * 16 * 3);
-  EXPECT_EQ(par.pixels, seq.pixels);
-  EXPECT_EQ(all.pixels, seq.pixels);
+  ASSERT_EQ(seq.bytes(), 23u * 16 * 16 * 3);
+  const std::vector<uint8_t> seq_pixels(seq.data(), seq.data() + seq.bytes());
+  EXPECT_EQ(std::vector<uint8_t>(par.data(), par.data() + par.bytes()), seq_pixels);
+  EXPECT_EQ(std::vector<uint8_t>(all.data(), all.data() + all.bytes()), seq_pixels);
   for (int i : {0, 7, 22}) {
     const RgbImage one = resize_bilinear_antialias(
         decode_image((dir / split.entries[i].path).string()), 16, 16);
-    EXPECT_TRUE(std::equal(one.pixels.begin(), one.pixels.end(),
-                           seq.pixels.begin() + static_cast<ptrdiff_t>(i) * 16 * 16 * 3))
-        << i;
+    EXPECT_TRUE(std::equal(one.pixels.begin(), one.pixels.end(), seq.image(i))) << i;
   }
 }
 

@@ -116,7 +116,7 @@ TEST(DataSynthetic, LongTailedMultiLabelAndReadable) {
     EXPECT_EQ(images.count, 400);
     // Patterns are bright, background dark: every image has some bright pixels.
     for (int64_t i = 0; i < images.count; i += 37) {
-      const auto* p = images.pixels.data() + i * 32 * 32 * 3;
+      const auto* p = images.image(i);
       EXPECT_GT(*std::max_element(p, p + 32 * 32 * 3), 150) << i;
     }
     fs::remove_all(dir);

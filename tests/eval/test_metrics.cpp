@@ -317,12 +317,13 @@ TEST(EvalCentroid, WithoutGroupsOnlyOverall) {
 TEST(EvalJson, KeysAndNulls) {
   SmallCase s;
   auto j = to_json(evaluate({s.scores.data(), s.labels.data(), 5, 3}));
-  for (const char* key : {"map", "map_head", "map_middle", "map_tail", "ap", "map_single",
-                          "map_multi", "centroid_ratio", "centroid_ratio_head",
+  for (const char* key : {"map", "map_head", "map_middle", "map_tail", "ap", "precision", "recall", "f1",
+                          "map_single", "map_multi", "centroid_ratio", "centroid_ratio_head",
                           "centroid_ratio_middle", "centroid_ratio_tail"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
-  EXPECT_EQ(j.size(), 11u);
+  EXPECT_EQ(j.size(), 14u);
+  EXPECT_EQ(j["f1"].size(), 3u);
   EXPECT_TRUE(j["map"].is_number_float());
   EXPECT_TRUE(j["map_head"].is_null());
   EXPECT_TRUE(j["centroid_ratio"].is_null());
@@ -337,6 +338,45 @@ TEST(EvalJson, KeysAndNulls) {
   EXPECT_DOUBLE_EQ(j["map_head"].get<double>(), 0.25);
   EXPECT_DOUBLE_EQ(j["centroid_ratio_tail"].get<double>(), 0.5);
   EXPECT_TRUE(j["map_middle"].is_null());
+}
+
+// --- precision / recall / F1 at a threshold (Figure 6) ----------------------------------------
+
+// Against scikit-learn: precision_recall_fscore_support(y, scores >= 0.5, average=None,
+// zero_division=0) on these 4 x 3 cases gives P = [0.5, 1, 0], R = [1, 1/3, 0],
+// F1 = [2/3, 1/2, 0] (class 2 is never predicted and has no positive).
+TEST(EvalPrecisionRecall, MatchesScikitLearnAtThreshold) {
+  const std::vector<float> scores = {0.6f, 0.3f, 0.1f,   // predicts 0 (true: 0)
+                                     0.7f, 0.2f, 0.1f,   // predicts 0 (true: 1)
+                                     0.2f, 0.5f, 0.3f,   // predicts 1 (true: 1), 0.5 counts
+                                     0.4f, 0.4f, 0.2f};  // predicts none (true: 1)
+  const std::vector<uint8_t> labels = {1, 0, 0,
+                                       0, 1, 0,
+                                       0, 1, 0,
+                                       0, 1, 0};
+  const auto r = precision_recall_f1(scores.data(), labels.data(), 4, 3, 0.5);
+  const std::vector<double> p = {0.5, 1.0, 0.0}, rc = {1.0, 1.0 / 3.0, 0.0};
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_DOUBLE_EQ(r.precision[k], p[k]) << k;
+    EXPECT_DOUBLE_EQ(r.recall[k], rc[k]) << k;
+    const double f1 = p[k] + rc[k] > 0 ? 2 * p[k] * rc[k] / (p[k] + rc[k]) : 0.0;
+    EXPECT_DOUBLE_EQ(r.f1[k], f1) << k;
+  }
+  // A lower threshold predicts more: class 0 gets row 3 too (a false positive).
+  const auto low = precision_recall_f1(scores.data(), labels.data(), 4, 3, 0.35);
+  EXPECT_DOUBLE_EQ(low.precision[0], 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(low.recall[1], 2.0 / 3.0);
+  EXPECT_THROW(precision_recall_f1(scores.data(), nullptr, 4, 3), Error);
+}
+
+TEST(EvalPrecisionRecall, EvaluateRecordsThem) {
+  SmallCase s;
+  EvalInputs in{s.scores.data(), s.labels.data(), 5, 3};
+  const auto m = evaluate(in);
+  const auto direct = precision_recall_f1(s.scores.data(), s.labels.data(), 5, 3, 0.5);
+  EXPECT_EQ(m.at_threshold.precision, direct.precision);
+  EXPECT_EQ(m.at_threshold.recall, direct.recall);
+  EXPECT_EQ(m.at_threshold.f1, direct.f1);
 }
 
 // --- speed (printed, not asserted) ------------------------------------------------------------

@@ -65,6 +65,24 @@ TEST_F(LauncherTrain, BaselineRunCompletes) {
   EXPECT_EQ(trials[0].status, db::TrialStatus::Completed);
 }
 
+// The node-shared image cache (--cache-dir): the first run decodes each split into a file, the
+// next maps it; none decodes in the process.
+TEST_F(LauncherTrain, SecondRunMapsTheImageCache) {
+  const std::string cache = (dir_ / "cache").string();
+  const auto first = run_lmsweep(args({"--label-smoothing", "0", "--cache-dir", cache, "--study", "c1"}));
+  ASSERT_TRUE(Succeeds(first));
+  EXPECT_NE(first.out.find("images: decoded 40 images of 32 px"), std::string::npos) << first;
+  EXPECT_NE(first.out.find("into " + cache + "/lmsweep-images-"), std::string::npos) << first;
+  const auto second = run_lmsweep(args({"--label-smoothing", "0", "--cache-dir", cache, "--study", "c2"}));
+  ASSERT_TRUE(Succeeds(second));
+  EXPECT_NE(second.out.find("images: mapped 40 images of 32 px"), std::string::npos) << second;
+  EXPECT_NE(second.out.find("images: mapped 20 images of 32 px"), std::string::npos) << second;
+  EXPECT_EQ(second.out.find("images: decoded"), std::string::npos) << second;
+  const auto off = run_lmsweep(args({"--label-smoothing", "0", "--cache-dir", "none", "--study", "c3"}));
+  ASSERT_TRUE(Succeeds(off));
+  EXPECT_NE(off.out.find("not shared: --cache-dir none"), std::string::npos) << off;
+}
+
 TEST_F(LauncherTrain, FullDiskForMetricsOutFailsTheRun) {
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
   EXPECT_TRUE(FailsWithOneLine(run_lmsweep(args({"--label-smoothing", "0", "--metrics-out", "/dev/full"})),

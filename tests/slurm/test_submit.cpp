@@ -100,6 +100,32 @@ TEST_F(Submit, CpuOnlyAndMpirunLauncher) {
   EXPECT_NE(s.find(" --lr 1e-5 &\n"), std::string::npos) << s;
 }
 
+// trials_per_device = 2 (in the sweep's [sweep]): two ranks per GPU, and CUDA MPS started on every
+// node before the sweep and stopped after it, on every way out.
+TEST_F(Submit, TwoTrialsPerGpuStartAndStopMps) {
+  std::ofstream(dir_ / "packed.ini") << "[sweep]\nname = s\nmethod = random\ntrials = 4\ntrials_per_device = 2\n"
+                                        "[space]\nlambda = loguniform(0.1, 10)\n[train]\nsynthetic = synth\n"
+                                        "arch = vit:res=32,patch=8,width=32,layers=1,embed=16,text-width=32,"
+                                        "text-layers=1,vocab=514\n";
+  const auto r = run(cd() + kExe + " submit --config packed.ini --db p.db --nodes 2 --gpus-per-node 4 --dry-run");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string s = r.out;
+  EXPECT_NE(s.find("#SBATCH --ntasks-per-node=8\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("exec nvidia-cuda-mps-control -f' &\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("srun --overlap --nodes=2 --ntasks-per-node=1 --gpus-per-node=4 bash -c"), std::string::npos);
+  const size_t start = s.find("nvidia-cuda-mps-control -f"), launch = s.find(" sweep --config ");
+  const size_t stop = s.find("\nstop_mps\n"), requeue = s.find("scontrol requeue", launch);
+  EXPECT_LT(start, launch);   // the daemons run before the first rank starts
+  EXPECT_LT(launch, stop);    // and are stopped after the launcher has exited,
+  EXPECT_LT(stop, requeue);   // requeued or not
+  EXPECT_EQ(s.find("{{"), std::string::npos);
+  // One trial per GPU: no MPS.
+  const auto one = run(cd() + kExe + " submit --config sweep.ini --db q.db --nodes 1 --gpus-per-node 2 --dry-run");
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_EQ(one.out.find("mps"), std::string::npos);
+  EXPECT_NE(one.out.find("#SBATCH --ntasks-per-node=2\n"), std::string::npos);
+}
+
 // Preemption signals every process of the job, mpirun included, and mpirun then exits 1 although
 // every rank stopped cleanly with 75: the script still requeues the job and exits 75.
 TEST_F(Submit, SigtermToTheWholeJobRequeuesWith75) {

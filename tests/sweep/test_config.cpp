@@ -230,3 +230,42 @@ TEST(SweepConfig, ObjectivesCommandTrialsAndWarmStartBadInput) {
 
 }  // namespace
 }  // namespace lmsweep::sweep
+
+namespace lmsweep::sweep {
+namespace {
+
+TEST(SweepConfig, EvaluationScheduleAndTrialsPerDevice) {
+  const SweepConfig c = parse_sweep_config(to_key_values({{"name", "e"}, {"trials", "8"}, {"scheduler", "asha"},
+                                                          {"grace", "5"}, {"reduction", "2"}, {"eval_epochs", "rungs"},
+                                                          {"eval_last", "2"}, {"trials-per-device", "2"}}));
+  EXPECT_EQ(c.eval_epochs, SweepConfig::EvalEpochs::Rungs);
+  EXPECT_EQ(c.eval_last, 2);
+  EXPECT_FALSE(c.eval_every);
+  EXPECT_EQ(c.trials_per_device, 2);
+  EXPECT_EQ(c.rung_epochs(50), (std::vector<int64_t>{5, 10, 20, 40}));
+  EXPECT_EQ(c.to_json()["eval_epochs"], "rungs");
+  EXPECT_EQ(c.to_json()["trials_per_device"], 2);
+  // A reduction that is not an integer: each rung at the first whole epoch reaching it (ASHA
+  // decides there).
+  const SweepConfig r = parse_sweep_config(to_key_values({{"name", "e"}, {"trials", "8"}, {"scheduler", "asha"},
+                                                          {"grace", "2"}, {"reduction", "1.5"}}));
+  EXPECT_EQ(r.rung_epochs(6), (std::vector<int64_t>{2, 3, 5}));
+  EXPECT_TRUE(parse_sweep_config(to_key_values({{"name", "e"}, {"trials", "8"}})).rung_epochs(50).empty());
+  const SweepConfig defaults = parse_sweep_config(to_key_values({{"name", "e"}, {"trials", "8"}}));
+  EXPECT_EQ(defaults.eval_epochs, SweepConfig::EvalEpochs::All);
+  EXPECT_EQ(defaults.trials_per_device, 0);
+}
+
+TEST(SweepConfig, EvaluationScheduleBadInput) {
+  auto parse = [](std::vector<std::pair<std::string, std::string>> kv) {
+    kv.insert(kv.begin(), {{"name", "a"}, {"trials", "3"}});
+    return [kv] { parse_sweep_config(to_key_values(kv), "s.ini [sweep]"); };
+  };
+  expect_error(parse({{"eval_epochs", "rungs"}}), {"eval_epochs = rungs needs scheduler = asha"});
+  expect_error(parse({{"eval_epochs", "some"}}), {"eval_epochs = 'some'", "all", "rungs"});
+  expect_error(parse({{"eval_every", "-1"}}), {"eval_every"});
+  expect_error(parse({{"trials_per_device", "0"}}), {"trials_per_device"});
+}
+
+}  // namespace
+}  // namespace lmsweep::sweep

@@ -254,6 +254,46 @@ TEST(SweepMpi, RealTrainingSweepOnSyntheticData) {
   }
 }
 
+// eval_epochs = rungs scores the trials at ASHA's rungs (2, 4) and the last epoch only; there
+// its results equal the every-epoch sweep's, and so do ASHA's decisions (one rank: the same order).
+TEST(SweepMpi, EvalAtRungsEqualsEveryEpochWhereEvaluated) {
+  const auto dir = temp_dir("mpi_eval_rungs");
+  const std::string sweep = "method = grid\nseed = 1\nscheduler = asha\ngrace = 2\nreduction = 2\n";
+  const std::string rest = "[space]\nlambda = choice(0.4, 2, 8)\nlr = choice(5e-4)\n[train]\nsynthetic = synth\n"
+                           "arch = vit:res=32,patch=8,width=32,layers=1,embed=16,text-width=32,text-layers=1,vocab=514\n"
+                           "epochs = 5\nbatch-size = 16\nthreads = 1\n";
+  write(dir / "all.ini", "[sweep]\nname = all\n" + sweep + rest);
+  write(dir / "rungs.ini", "[sweep]\nname = rungs\neval_epochs = rungs\n" + sweep + rest);
+  for (const char* name : {"all", "rungs"}) {
+    const auto r = run("cd " + dir.string() + " && " + mpirun(1, 240) + kExe + " sweep --config " + name +
+                       ".ini --db " + name + ".db");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  auto a = db::Store::open_read_only((dir / "all.db").string());
+  auto b = db::Store::open_read_only((dir / "rungs.db").string());
+  const auto ta = a.trials(a.find_study("all")->id), tb = b.trials(b.find_study("rungs")->id);
+  ASSERT_EQ(ta.size(), 3u);
+  ASSERT_EQ(tb.size(), 3u);
+  int evaluated = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE("trial " + std::to_string(i));
+    EXPECT_EQ(ta[i].status, tb[i].status);
+    const auto ea = a.epochs(ta[i].id), eb = b.epochs(tb[i].id);
+    ASSERT_EQ(ea.size(), eb.size());
+    for (size_t k = 0; k < ea.size(); ++k) {
+      EXPECT_EQ(ea[k].train_loss, eb[k].train_loss) << "epoch " << ea[k].epoch;
+      const bool rung = ea[k].epoch == 2 || ea[k].epoch == 4 || ea[k].epoch == 5;
+      EXPECT_EQ(eb[k].map.has_value(), rung) << "epoch " << ea[k].epoch;
+      if (rung && eb[k].map) {
+        EXPECT_EQ(*ea[k].map, *eb[k].map) << "epoch " << ea[k].epoch;
+        ++evaluated;
+      }
+    }
+    EXPECT_EQ(ta[i].best_epoch.has_value(), tb[i].best_epoch.has_value());
+  }
+  EXPECT_GE(evaluated, 4);
+}
+
 TEST(SweepMpi, DataParallelTrainMatchesOneProcess) {
   const auto dir = temp_dir("mpi_dp");
   const std::string args =

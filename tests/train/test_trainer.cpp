@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "data/dataset.h"
 #include "data/synthetic.h"
 #include "launcher/lmsweep_process.h"
@@ -304,6 +305,106 @@ TEST(TrainRunMetricsOut, OneJsonLinePerEpochWithCosineRate) {
   }
   // The rate anneals.
   EXPECT_LT(lines[1]["lr"].get<double>(), lines[0]["lr"].get<double>());
+}
+
+// Per-class precision / recall / F1 (Figure 6) with every epoch, the class names and training
+// counts with the first.
+TEST(TrainRunMetricsOut, PerClassPrecisionRecallAndClassInfo) {
+  const auto dir = temp_dir("train_metrics_prf");
+  KeepIfFailed cleanup{dir};
+  const SyntheticDataset ds = synthetic(dir / "synth", 120, 60);
+  TrainOptions o = options_for(ds);
+  o.epochs = 2;
+  o.metrics_out = (dir / "metrics.jsonl").string();
+  TrainHooks hooks;
+  hooks.quiet = true;
+  train_lmclip(o, hooks);
+  std::istringstream in(lmsweep::testing::read_text_file(o.metrics_out));
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 2u);
+  const LabelNames names = read_label_names(ds.labels_file);
+  const size_t C = names.names.size();
+  for (const auto& j : lines)
+    for (const char* key : {"precision", "recall", "f1"}) {
+      ASSERT_EQ(j.at(key).size(), C) << key;
+      for (double v : j[key].get<std::vector<double>>()) EXPECT_TRUE(v >= 0 && v <= 1) << key;
+    }
+  EXPECT_EQ(lines[0].at("class_names").get<std::vector<std::string>>(), names.names);
+  EXPECT_EQ(lines[0].at("class_train_count").get<std::vector<int64_t>>(),
+            class_counts(read_split(ds.train_split, static_cast<int64_t>(C)), static_cast<int64_t>(C)));
+  EXPECT_FALSE(lines[1].contains("class_names"));  // once per run
+}
+
+// --eval-every 2 / --eval-at: the epochs not evaluated record their loss only, and the ones
+// evaluated have exactly the every-epoch run's results (evaluation changes nothing of training).
+TEST(TrainRunEvalSchedule, SkippedEpochsChangeNothingElse) {
+  const auto dir = temp_dir("train_eval_schedule");
+  KeepIfFailed cleanup{dir};
+  const SyntheticDataset ds = synthetic(dir / "synth", 120, 60);
+  TrainOptions every = options_for(ds);
+  every.epochs = 5;
+  TrainOptions sparse = every;
+  sparse.eval_every = 0;
+  sparse.eval_at = "2";
+  sparse.eval_last = 2;  // 4, 5
+  sparse.metrics_out = (dir / "sparse.jsonl").string();
+  TrainHooks hooks;
+  hooks.quiet = true;
+  const TrainResult full = train_lmclip(every, hooks), part = train_lmclip(sparse, hooks);
+  ASSERT_EQ(part.epochs.size(), 5u);
+  const std::vector<bool> expected = {false, true, false, true, true};
+  for (size_t i = 0; i < 5; ++i) {
+    SCOPED_TRACE("epoch " + std::to_string(i + 1));
+    EXPECT_EQ(part.epochs[i].evaluated, expected[i]);
+    EXPECT_EQ(part.epochs[i].train_loss, full.epochs[i].train_loss);  // bit for bit
+    if (expected[i]) EXPECT_EQ(part.epochs[i].metrics.ap, full.epochs[i].metrics.ap);
+  }
+  std::istringstream in(lmsweep::testing::read_text_file(sparse.metrics_out));
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_FALSE(lines[0].contains("map"));
+  EXPECT_EQ(lines[0].at("evaluated"), false);
+  EXPECT_TRUE(lines[0].contains("train_loss"));
+  EXPECT_TRUE(lines[1].contains("map"));
+  // The best epoch is chosen among the evaluated ones.
+  double best = 0;
+  for (size_t i : {1u, 3u, 4u}) best = std::max(best, full.epochs[i].metrics.map);
+  EXPECT_EQ(part.best_map, best);
+}
+
+TEST(TrainOptionsEval, WhichEpochsAreEvaluated) {
+  TrainOptions o;
+  o.epochs = 10;
+  for (int64_t e = 1; e <= 10; ++e) EXPECT_TRUE(o.evaluates(e)) << e;  // the default: every epoch
+  o.eval_every = 3;
+  std::vector<int64_t> got;
+  for (int64_t e = 1; e <= 10; ++e)
+    if (o.evaluates(e)) got.push_back(e);
+  EXPECT_EQ(got, (std::vector<int64_t>{3, 6, 9, 10}));  // and always the last
+  o.eval_every = 0;
+  o.eval_at = "2, 5";
+  o.eval_last = 3;
+  got.clear();
+  for (int64_t e = 1; e <= 10; ++e)
+    if (o.evaluates(e)) got.push_back(e);
+  EXPECT_EQ(got, (std::vector<int64_t>{2, 5, 8, 9, 10}));
+  o.arch = "x";
+  o.train = o.test = o.labels = "f";
+  o.eval_at = "2,x";
+  EXPECT_THROW(o.validate(), Error);
+  o.eval_at = "0";
+  EXPECT_THROW(o.validate(), Error);
+  o.eval_at = "";
+  o.eval_every = -1;
+  EXPECT_THROW(o.validate(), Error);
+  o.eval_every = 1;
+  o.eval_precision = "fp16";
+  EXPECT_THROW(o.validate(), Error);
+  o.eval_precision = "bf16";
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_TRUE(o.eval_bf16());
 }
 
 }  // namespace
