@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/host.h"
+#include "compat/torch_compat.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 #include "launcher/preflight.h"
@@ -19,6 +21,7 @@
 #include "sweep/config.h"
 #include "sweep/crash_notes.h"
 #include "sweep/fault.h"
+#include "sweep/placement.h"
 #include "sweep/coordinator.h"
 #include "dist/mpi_channel.h"
 #include "sweep/point_sampler.h"
@@ -84,6 +87,24 @@ void apply_eval_schedule(const sweep::SweepConfig& c, const std::string& config,
   std::string at = base.eval_at;
   for (int64_t e : c.rung_epochs(base.epochs)) at += (at.empty() ? "" : ",") + std::to_string(e);
   base.eval_at = at;
+}
+
+// [sweep] trials_per_device, checked per device on every node before any trial starts
+// (collective): a node whose ranks do not fit says so once (its node-local rank 0), and every
+// rank returns false.
+bool placement_ok(const sweep::SweepSetup& setup, const TrainOptions& base) {
+  const auto place = dist::node_placement(MPI_COMM_WORLD);
+  const int gpus = compat::cuda_device_count();
+  const bool on_gpu = gpus > 0 && (base.device.rfind("cuda", 0) == 0 || setup.config.trial == sweep::TrialKind::Command);
+  int bad = 0, any = 0;
+  try {
+    sweep::device_slot(setup.config.trials_per_device, place.rank, place.size, on_gpu ? gpus : -1, host_name());
+  } catch (const Error& e) {
+    bad = 1;
+    if (place.rank == 0) std::cerr << "lmsweep sweep: error: " << e.what() << "\n";
+  }
+  MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return any == 0;
 }
 
 // The sweep as every rank reads it (the same files, the same way: they fail or not together).
@@ -183,6 +204,7 @@ int run_sweep(int argc, const char* const argv[]) {
   } catch (const Error& e) {
     return fail_all(e.what());
   }
+  if (!placement_ok(setup, base)) return 1;
 
   // Rank 0 writes the synthetic data (if asked) and prepares the study; the others wait.
   std::unique_ptr<sweep::Coordinator> coordinator;

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/strings.h"
+#include "report/study_data.h"
 #include "sweep/pareto.h"
 
 namespace lmsweep::cli {
@@ -34,14 +35,7 @@ std::vector<db::StudyInfo> selected_studies(db::Store& store, const std::optiona
   return all;
 }
 
-// The objectives a study was run with: [sweep] objectives (kept in its config), else its one.
-std::vector<std::string> study_objectives(const db::StudyInfo& st) {
-  const auto config = nlohmann::json::parse(st.config_json.empty() ? "{}" : st.config_json, nullptr, false);
-  if (config.is_object() && config.contains("objectives") && config["objectives"].is_array() &&
-      config["objectives"].size() >= 2)
-    return config["objectives"].get<std::vector<std::string>>();
-  return {st.objective.empty() ? "map" : st.objective};
-}
+using report::study_objectives;  // [sweep] objectives, else the study's one
 
 // Whether every objective is one of LM-CLIP's maps (shown in %, with the head / middle / tail
 // columns of Table 1); a command trial's metrics are shown as they are, in their own columns.

@@ -127,7 +127,7 @@ Figure sensitivity(const StudyData& d, const MetricSet& ms, const std::vector<co
                        3 + i, 3 + dims.size() + m, colour,
                        i == 0 ? "title " + gp_string(metric_label(ms.names[m], false)) : "notitle");
     }
-    p += "\n";
+    p += i == 0 ? "\nunset key\n" : "\n";  // one key, in the first panel
   }
   f.plot = p + "unset multiplot\n";
   return f;

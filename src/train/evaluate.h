@@ -37,7 +37,8 @@ at::Tensor to_model_input(const at::Tensor& images_u8, const NormalizationTensor
 at::Tensor to_model_input(const at::Tensor& images_u8, const ImageNormalization& norm,
                           const at::Tensor& flip = {});
 
-// The uint8 pixels of an ImageSet as a tensor [N, S, S, 3] sharing its memory.
+// The uint8 pixels of an ImageSet as a tensor [N, S, S, 3] sharing its memory, which may be a
+// read-only mapping of the node's image cache (data/image_cache_file.h): read it, never write it.
 at::Tensor image_set_tensor(const ImageSet& images);
 
 // "a photo of a " + name for every class: [C, context] int64.

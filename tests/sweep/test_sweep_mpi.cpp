@@ -48,6 +48,24 @@ TEST(SweepMpi, RandomSweepRunsEveryTrial) {
   EXPECT_NE(r.output.find("Best configuration per study"), std::string::npos);
 }
 
+// trials_per_device = 2 on CPU (the node is one device): two ranks share it, three are refused
+// with one line before any trial starts.
+TEST(SweepMpi, TrialsPerDeviceOnCpu) {
+  const auto dir = temp_dir("mpi_per_device");
+  write(dir / "s.ini", fake_config("pack", "random", 4, "trials_per_device = 2\n", kSpace, 2));
+  const auto two = run("cd " + dir.string() + " && " + mpirun(2) + kExe +
+                       " sweep --config s.ini --db s.db --fake-epoch-seconds 0.02");
+  ASSERT_EQ(two.status, 0) << two.output;
+  for (const auto& [k, t] : trials(dir / "s.db", "pack")) EXPECT_EQ(t.status, "completed") << "trial " << k;
+  write(dir / "t.ini", fake_config("pack3", "random", 4, "trials_per_device = 2\n", kSpace, 2));
+  const auto three = run("cd " + dir.string() + " && " + mpirun(3) + kExe +
+                         " sweep --config t.ini --db t.db --fake-epoch-seconds 0.02");
+  EXPECT_NE(three.status, 0);
+  EXPECT_NE(three.output.find("trials_per_device = 2: "), std::string::npos) << three.output;
+  EXPECT_NE(three.output.find("runs 3 ranks on its CPU"), std::string::npos) << three.output;
+  EXPECT_FALSE(fs::exists(dir / "t.db"));  // refused before the study was written
+}
+
 // method = tpe: Sobol design points first, then points suggested from the results as groups ask
 // for trials (running trials as liars), every one distinct; resumable like the others.
 TEST(SweepMpi, TpeSweepRunsEveryTrial) {

@@ -63,6 +63,14 @@ TrainOptions options_for(const SyntheticDataset& ds) {
   return o;
 }
 
+// A --metrics-out file's lines.
+std::vector<json> json_lines(const std::string& path) {
+  std::istringstream in(lmsweep::testing::read_text_file(path));
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  return lines;
+}
+
 // Largest absolute difference between two saved CLIPs, name for name (every name in both).
 double max_weight_difference(const fs::path& a, const fs::path& b) {
   const StateDict sa = read_state_dict(a.string()), sb = read_state_dict(b.string());
@@ -319,9 +327,7 @@ TEST(TrainRunMetricsOut, PerClassPrecisionRecallAndClassInfo) {
   TrainHooks hooks;
   hooks.quiet = true;
   train_lmclip(o, hooks);
-  std::istringstream in(lmsweep::testing::read_text_file(o.metrics_out));
-  std::vector<json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  const std::vector<json> lines = json_lines(o.metrics_out);
   ASSERT_EQ(lines.size(), 2u);
   const LabelNames names = read_label_names(ds.labels_file);
   const size_t C = names.names.size();
@@ -360,9 +366,7 @@ TEST(TrainRunEvalSchedule, SkippedEpochsChangeNothingElse) {
     EXPECT_EQ(part.epochs[i].train_loss, full.epochs[i].train_loss);  // bit for bit
     if (expected[i]) EXPECT_EQ(part.epochs[i].metrics.ap, full.epochs[i].metrics.ap);
   }
-  std::istringstream in(lmsweep::testing::read_text_file(sparse.metrics_out));
-  std::vector<json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  const std::vector<json> lines = json_lines(sparse.metrics_out);
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_FALSE(lines[0].contains("map"));
   EXPECT_EQ(lines[0].at("evaluated"), false);
