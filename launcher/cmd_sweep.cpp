@@ -95,7 +95,7 @@ void apply_eval_schedule(const sweep::SweepConfig& c, const std::string& config,
 bool placement_ok(const sweep::SweepSetup& setup, const TrainOptions& base) {
   const auto place = dist::node_placement(MPI_COMM_WORLD);
   const int gpus = compat::cuda_device_count();
-  const bool on_gpu = gpus > 0 && (base.device.rfind("cuda", 0) == 0 || setup.config.trial == sweep::TrialKind::Command);
+  const bool on_gpu = sweep::places_on_gpus(gpus, base.device, setup.config.trial == sweep::TrialKind::Command);
   int bad = 0, any = 0;
   try {
     sweep::device_slot(setup.config.trials_per_device, place.rank, place.size, on_gpu ? gpus : -1, host_name());

@@ -37,12 +37,7 @@ std::vector<db::StudyInfo> selected_studies(db::Store& store, const std::optiona
 
 using report::study_objectives;  // [sweep] objectives, else the study's one
 
-// Whether every objective is one of LM-CLIP's maps (shown in %, with the head / middle / tail
-// columns of Table 1); a command trial's metrics are shown as they are, in their own columns.
-bool lmclip_maps(const std::vector<std::string>& objectives) {
-  return std::all_of(objectives.begin(), objectives.end(),
-                     [](const std::string& o) { return o.rfind("map", 0) == 0 && db::is_objective(o); });
-}
+using report::lmclip_maps;  // LM-CLIP's maps are shown in %, a command trial's metrics as they are
 
 std::string pct(const std::optional<double>& v) { return v ? fmt::format("{:.2f}", *v * 100) : "-"; }
 

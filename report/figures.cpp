@@ -47,7 +47,7 @@ std::string tsv_field(std::string s) {
   return s.empty() ? "-" : s;
 }
 
-bool is_lmclip_map(const std::string& m) { return m.rfind("map", 0) == 0 && db::is_objective(m); }
+bool is_lmclip_map(const std::string& m) { return lmclip_maps({m}); }
 
 std::string metric_label(const std::string& m, bool percent) {
   static const std::map<std::string, std::string> names = {
@@ -403,7 +403,7 @@ Figure importance(const std::vector<std::pair<std::string, double>>& values, con
 
 MetricSet report_metrics(const StudyData& d) {
   MetricSet ms;
-  const bool lmclip = std::all_of(d.objectives.begin(), d.objectives.end(), is_lmclip_map);
+  const bool lmclip = lmclip_maps(d.objectives);
   if (lmclip) {
     ms.names = {"map", "map_head", "map_middle", "map_tail"};
     for (const auto& o : d.objectives)

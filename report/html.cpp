@@ -38,8 +38,6 @@ std::string html_escape(const std::string& text) {
 
 namespace {
 
-bool is_map(const std::string& m) { return m.rfind("map", 0) == 0 && db::is_objective(m); }
-
 std::string cell(const std::optional<double>& v, bool percent) {
   if (!v) return "-";
   return percent ? fmt::format("{:.2f}", *v * 100) : fmt::format("{:.4g}", *v);
@@ -55,18 +53,6 @@ std::vector<std::string> param_names(const StudyData& d) {
   std::vector<std::string> names;
   for (const auto& dim : d.space.dimensions()) names.push_back(dim.name);
   return names;
-}
-
-// Trials by their best epoch's objective, best first (ties to the lower number).
-std::vector<const TrialData*> ranked(const StudyData& d) {
-  auto out = trials_with(d, d.objective());
-  const bool max = db::objective_maximized(d.objective());
-  std::stable_sort(out.begin(), out.end(), [&](const TrialData* a, const TrialData* b) {
-    const double va = *db::epoch_value(*best_epoch(*a, d.objective()), d.objective());
-    const double vb = *db::epoch_value(*best_epoch(*b, d.objective()), d.objective());
-    return max ? va > vb : va < vb;
-  });
-  return out;
 }
 
 std::string table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
@@ -89,7 +75,7 @@ std::string summary_tables(const PageInputs& in) {
                         {{std::to_string(c.completed), std::to_string(c.pruned), std::to_string(c.failed),
                           std::to_string(c.running), std::to_string(c.pending), std::to_string(c.interrupted),
                           std::to_string(c.total()), std::to_string(c.epochs_recorded)}});
-  const auto order = ranked(d);
+  const auto order = ranked_trials(d);
   if (order.empty()) return s;
   const TrialData& best = *order.front();
   const db::EpochRecord& e = *best_epoch(best, d.objective());
@@ -100,7 +86,7 @@ std::string summary_tables(const PageInputs& in) {
     row.push_back(best.params.contains(n) ? param_text(best.params[n]) : "-");
   }
   s += "<h2>Best hyperparameters (Table 3)</h2>\n" + table(head, {row});
-  const bool lmclip = std::all_of(d.objectives.begin(), d.objectives.end(), is_map);
+  const bool lmclip = lmclip_maps(d.objectives);
   std::vector<std::string> metrics = lmclip ? std::vector<std::string>{"map", "map_head", "map_middle", "map_tail",
                                                                         "map_single", "map_multi"}
                                             : d.objectives;

@@ -74,17 +74,12 @@ void check_reportable(const StudyData& d, db::Store& store) {
 // The best trial by the objective, its best epoch, its per-class results, the importances.
 FigureInputs figure_inputs(db::Store& store, const StudyData& d, std::vector<std::string>* skipped) {
   FigureInputs in;
-  const bool max = db::objective_maximized(d.objective());
-  for (const auto* t : trials_with(d, d.objective())) {
-    const auto* e = best_epoch(*t, d.objective());
-    const double v = *db::epoch_value(*e, d.objective());
-    if (in.best_trial == nullptr || (max ? v > *db::epoch_value(*in.best_epoch, d.objective())
-                                         : v < *db::epoch_value(*in.best_epoch, d.objective()))) {
-      in.best_trial = t;
-      in.best_epoch = e;
-    }
+  const auto ranked = ranked_trials(d);
+  if (!ranked.empty()) {
+    in.best_trial = ranked.front();
+    in.best_epoch = best_epoch(*in.best_trial, d.objective());
+    in.classes = class_metrics(store, *in.best_trial, *in.best_epoch);
   }
-  if (in.best_trial) in.classes = class_metrics(store, *in.best_trial, *in.best_epoch);
   try {
     for (const auto& p : param_importances(d)) in.importance.emplace_back(p.param, p.importance);
   } catch (const Error& e) {

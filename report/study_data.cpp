@@ -1,5 +1,6 @@
 #include "report/study_data.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -110,6 +111,24 @@ std::optional<ClassMetrics> class_metrics(db::Store& store, const TrialData& tri
   if (m.names.empty())
     for (size_t k = 0; k < c; ++k) m.names.push_back(fmt::format("class {}", k));
   return m;
+}
+
+bool lmclip_maps(const std::vector<std::string>& metrics) {
+  return std::all_of(metrics.begin(), metrics.end(),
+                     [](const std::string& m) { return m.rfind("map", 0) == 0 && db::is_objective(m); });
+}
+
+std::vector<const TrialData*> ranked_trials(const StudyData& data) {
+  const std::string& objective = data.objective();
+  std::vector<std::pair<double, const TrialData*>> valued;
+  for (const auto* t : trials_with(data, objective))
+    valued.emplace_back(*db::epoch_value(*best_epoch(*t, objective), objective), t);
+  const bool max = db::objective_maximized(objective);
+  std::stable_sort(valued.begin(), valued.end(),
+                   [&](const auto& a, const auto& b) { return max ? a.first > b.first : a.first < b.first; });
+  std::vector<const TrialData*> out;
+  for (const auto& [v, t] : valued) out.push_back(t);
+  return out;
 }
 
 std::vector<const TrialData*> trials_with(const StudyData& data, const std::string& objective) {

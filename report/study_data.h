@@ -54,6 +54,14 @@ struct ClassMetrics {
 // when the epoch has no per-class AP (a command trial).
 std::optional<ClassMetrics> class_metrics(db::Store& store, const TrialData& trial, const db::EpochRecord& epoch);
 
+// Whether every metric is one of LM-CLIP's maps (map, map_head, ...: shown in %, with Table 1's
+// columns); a command trial's metrics are shown as they are.
+bool lmclip_maps(const std::vector<std::string>& metrics);
+
+// The trials with a value of the study's objective, best first by their best epoch (ties to
+// the lower trial number).
+std::vector<const TrialData*> ranked_trials(const StudyData& data);
+
 // Trials with at least one epoch recording `objective`.
 std::vector<const TrialData*> trials_with(const StudyData& data, const std::string& objective);
 

@@ -418,9 +418,9 @@ void Coordinator::on_epoch(MPI_Comm down, int source, const nlohmann::json& m) {
   std::string note;
   // An epoch that was not evaluated (eval_every, eval_epochs = rungs) has nothing to decide on;
   // the rung epochs always are.
-  if (asha_ && db::epoch_value(parsed.record, setup_.config.objective)) {
-    const double value = objective_value(parsed.record, setup_.config.objective);
-    const auto d = asha_->on_epoch_result(run.number, static_cast<int>(parsed.record.epoch), value);
+  const auto value = db::epoch_value(parsed.record, setup_.config.objective);
+  if (asha_ && value) {
+    const auto d = asha_->on_epoch_result(run.number, static_cast<int>(parsed.record.epoch), *value);
     if (d.action == Action::Stop && parsed.record.epoch < setup_.epochs) {
       keep_going = false;
       note = "  pruned by ASHA: " + d.describe();

@@ -21,6 +21,10 @@ int device_slot(int k, int node_rank, int node_ranks, int gpus, const std::strin
   return -1;
 }
 
+bool places_on_gpus(int visible_gpus, const std::string& device, bool command_trials) {
+  return visible_gpus > 0 && (device.rfind("cuda", 0) == 0 || command_trials);
+}
+
 std::string trial_error_text(const std::string& what, int k) {
   std::string line = what.substr(0, what.find('\n'));
   if (k > 1 && line.find("out of memory") != std::string::npos)

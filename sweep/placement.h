@@ -12,6 +12,10 @@ namespace lmsweep::sweep {
 // the host, the ranks and k otherwise.
 int device_slot(int trials_per_device, int node_rank, int node_ranks, int gpus, const std::string& host);
 
+// Whether a sweep's ranks are placed on GPUs: some are visible and the trials use them (--device
+// cuda, or command trials, which get theirs through CUDA_VISIBLE_DEVICES whatever --device says).
+bool places_on_gpus(int visible_gpus, const std::string& device, bool command_trials);
+
 // A trial's error as recorded: an out-of-memory error of a GPU shared by several trials names
 // trials_per_device, the likely cause.
 std::string trial_error_text(const std::string& what, int trials_per_device);

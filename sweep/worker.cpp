@@ -356,8 +356,7 @@ void set_up(Worker& w, MPI_Comm world) {
   w.host = host_name();
   const int gpus = compat::cuda_device_count();
   const auto place = dist::node_placement(world);
-  // A command trial gets its GPUs through CUDA_VISIBLE_DEVICES whatever --device says.
-  const bool on_gpu = gpus > 0 && (w.setup.base.device.rfind("cuda", 0) == 0 || w.setup.trial == TrialKind::Command);
+  const bool on_gpu = places_on_gpus(gpus, w.setup.base.device, w.setup.trial == TrialKind::Command);
   w.gpu = device_slot(w.setup.trials_per_device, place.rank, place.size, on_gpu ? gpus : -1, w.host);
   if (w.gpu < 0 && gpus > 0) w.gpu = place.rank % gpus;  // a CPU sweep on a GPU node: as before
   w.ranks = group_ranks(w.group_comm, w.group_rank, w.host, w.gpu, w.k);
