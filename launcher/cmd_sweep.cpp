@@ -62,7 +62,9 @@ void print_sweep_help(const po::options_description& desc) {
                "(map|map_head|map_middle|map_tail|map_single|map_multi, or a command trial's metric), objectives "
                "(two or more: MOTPE), scheduler (none|asha), grace, reduction, grid_points, n_startup_trials, window, "
                "warm_start (a study), watchdog_seconds (0: auto), max_attempts (3), lease_seconds (60), trial "
-               "(lmclip|command), command (with {dimension} placeholders), stop_grace_seconds (10), trial_dir\n"
+               "(lmclip|command), command (with {dimension} placeholders), stop_grace_seconds (10), trial_dir, "
+               "eval_epochs (all|rungs), eval_every, eval_last, trials_per_device, tpe_defaults (lmsweep|optuna), "
+               "tpe_gamma (0.15), tpe_ei_candidates (48), tpe_categorical_prior (3), tpe_bandwidth (0.8)\n"
                "[space] keys: training flags, e.g. batch-size = choice(8, 16, 32, 64), gamma-neg = uniform(2, "
                "12), lambda = loguniform(0.1, 10), epochs = int(5, 20)\n";
 }

@@ -73,6 +73,8 @@ const std::vector<std::pair<const char*, SamplingMethod>> kMethods = {
     {"tpe", SamplingMethod::Tpe}};
 const std::vector<std::pair<const char*, TrialKind>> kTrialKinds = {
     {"lmclip", TrialKind::Lmclip}, {"command", TrialKind::Command}};
+const std::vector<std::pair<const char*, TpeDefaults>> kTpeDefaults = {
+    {"lmsweep", TpeDefaults::Lmsweep}, {"optuna", TpeDefaults::Optuna}};
 const std::vector<std::pair<const char*, SchedulerKind>> kSchedulers = {
     {"none", SchedulerKind::None}, {"asha", SchedulerKind::Asha}};
 
@@ -197,6 +199,10 @@ SamplingMethod parse_sampling_method(const std::string& text, const std::string&
 TrialKind parse_trial_kind(const std::string& text, const std::string& what) {
   return parse_enum(text, what, kTrialKinds);
 }
+std::string to_string(TpeDefaults defaults) { return enum_name(defaults, kTpeDefaults); }
+TpeDefaults parse_tpe_defaults(const std::string& text, const std::string& what) {
+  return parse_enum(text, what, kTpeDefaults);
+}
 
 const std::vector<std::string>& lmclip_objectives() {
   static const std::vector<std::string> names = {"map", "map_head", "map_middle", "map_tail", "map_single",
@@ -234,6 +240,11 @@ void SweepConfig::validate(const std::string& label) const {
   LMSWEEP_CHECK(window == 0 || method == SamplingMethod::Tpe,
                 "{} window = {} applies to method = tpe (method = {} points do not depend on results)", label,
                 window, to_string(method));
+  const bool tpe_set = tpe_defaults != TpeDefaults::Lmsweep || tpe_gamma || tpe_ei_candidates ||
+                       tpe_categorical_prior || tpe_bandwidth;
+  LMSWEEP_CHECK(!tpe_set || method == SamplingMethod::Tpe,
+                "{} tpe_* keys set TPE's estimator: use them with method = tpe (method = {})", label,
+                to_string(method));
   LMSWEEP_CHECK(watchdog_seconds == 0 || (watchdog_seconds >= 1 && std::isfinite(watchdog_seconds)),
                 "{} watchdog_seconds = {}: give 0 (auto) or at least 1 second", label, watchdog_seconds);
   LMSWEEP_CHECK(max_attempts >= 1, "{} max_attempts = {}: must be >= 1", label, max_attempts);
@@ -284,6 +295,7 @@ void SweepConfig::validate_trial(const std::string& label) const {
 }
 
 nlohmann::json SweepConfig::to_json() const {
+  auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   return nlohmann::json{{"name", name},
                         {"method", to_string(method)},
                         {"trials", trials},
@@ -302,12 +314,17 @@ nlohmann::json SweepConfig::to_json() const {
                         {"grid_points", grid_points},
                         {"n_startup_trials", n_startup_trials},
                         {"window", window},
+                        {"tpe_defaults", to_string(tpe_defaults)},
+                        {"tpe_gamma", optional(tpe_gamma)},
+                        {"tpe_ei_candidates", optional(tpe_ei_candidates)},
+                        {"tpe_categorical_prior", optional(tpe_categorical_prior)},
+                        {"tpe_bandwidth", optional(tpe_bandwidth)},
                         {"watchdog_seconds", watchdog_seconds},
                         {"max_attempts", max_attempts},
                         {"lease_seconds", lease_seconds},
                         {"eval_epochs", eval_epochs == EvalEpochs::Rungs ? "rungs" : "all"},
-                        {"eval_every", eval_every ? nlohmann::json(*eval_every) : nlohmann::json()},
-                        {"eval_last", eval_last ? nlohmann::json(*eval_last) : nlohmann::json()},
+                        {"eval_every", optional(eval_every)},
+                        {"eval_last", optional(eval_last)},
                         {"trials_per_device", trials_per_device}};
 }
 
@@ -322,6 +339,30 @@ std::vector<int64_t> SweepConfig::rung_epochs(int64_t epochs) const {
   return out;
 }
 
+namespace {
+
+// [sweep] tpe_*: TPE's estimator settings (tpe.h).
+void parse_tpe_key(SweepConfig& cfg, const std::string& key, const KeyValue& kv, const std::string& label) {
+  const std::string what = fmt::format("{} {}", where(kv, label), kv.key);
+  if (key == "tpe_defaults") {
+    cfg.tpe_defaults = parse_tpe_defaults(kv.value, what);
+  } else if (key == "tpe_ei_candidates") {
+    cfg.tpe_ei_candidates = static_cast<int>(parse_int(kv, label, 1, 1 << 16));
+  } else if (key == "tpe_gamma") {
+    const double v = parse_real(kv, label);
+    LMSWEEP_CHECK(v > 0 && v <= 1, "{} = {}: the share of finished trials that form l(x), in (0, 1] "
+                  "(lmsweep 0.15, Optuna 0.1)", what, kv.value);
+    cfg.tpe_gamma = v;
+  } else {
+    const double v = parse_real(kv, label);
+    LMSWEEP_CHECK(v > 0, "{} = {}: must be > 0 (lmsweep {}, Optuna 1)", what, kv.value,
+                  key == "tpe_bandwidth" ? "0.8" : "3");
+    (key == "tpe_bandwidth" ? cfg.tpe_bandwidth : cfg.tpe_categorical_prior) = v;
+  }
+}
+
+}  // namespace
+
 SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& label) {
   static const std::vector<std::string> kKeys = {"name",      "method",    "trials",
                                                  "seed",      "gpus_per_trial", "objective",
@@ -329,7 +370,9 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
                                                  "grid_points", "n_startup_trials", "window", "watchdog_seconds",
                                                  "max_attempts", "lease_seconds", "objectives", "trial",
                                                  "command", "stop_grace_seconds", "trial_dir", "warm_start",
-                                                 "eval_epochs", "eval_every", "eval_last", "trials_per_device"};
+                                                 "eval_epochs", "eval_every", "eval_last", "trials_per_device",
+                                                 "tpe_defaults", "tpe_gamma", "tpe_ei_candidates",
+                                                 "tpe_categorical_prior", "tpe_bandwidth"};
   SweepConfig cfg;
   bool objective_given = false;
   std::set<std::string> seen;
@@ -400,6 +443,8 @@ SweepConfig parse_sweep_config(const KeyValues& entries, const std::string& labe
       cfg.eval_last = parse_int(kv, label, 0, 1 << 20);
     } else if (key == "trials_per_device") {
       cfg.trials_per_device = static_cast<int>(parse_int(kv, label, 1, 64));
+    } else if (key.rfind("tpe_", 0) == 0) {
+      parse_tpe_key(cfg, key, kv, label);
     }
   }
   if (!cfg.objectives.empty() && !objective_given) cfg.objective = cfg.objectives.front();

@@ -55,14 +55,19 @@ enum class SchedulerKind { None, Asha };
 // What a trial runs: LM-CLIP training in the worker's process, or the user's program
 // (command_trial.h).
 enum class TrialKind { Lmclip, Command };
+// method = tpe: whose estimator defaults a study starts from (tpe.h): lmsweep's, or Optuna
+// 5.1's TPESampler's.
+enum class TpeDefaults { Lmsweep, Optuna };
 
 std::string to_string(SamplingMethod method);  // "grid" | "random" | "sobol" | "tpe"
 std::string to_string(SchedulerKind kind);     // "none" | "asha"
 std::string to_string(TrialKind kind);         // "lmclip" | "command"
+std::string to_string(TpeDefaults defaults);   // "lmsweep" | "optuna"
 // Inverses; throw lmsweep::Error listing the valid names. `what` names the value in the error.
 SamplingMethod parse_sampling_method(const std::string& text, const std::string& what = "method");
 SchedulerKind parse_scheduler_kind(const std::string& text, const std::string& what = "scheduler");
 TrialKind parse_trial_kind(const std::string& text, const std::string& what = "trial");
+TpeDefaults parse_tpe_defaults(const std::string& text, const std::string& what = "tpe_defaults");
 
 // The metrics an LM-CLIP trial records that can be objectives (maximised).
 const std::vector<std::string>& lmclip_objectives();
@@ -101,6 +106,12 @@ struct SweepConfig {
   // between as liars), waiting for them when needed: the same points for any -np and any
   // finishing order. 0: from whatever has finished (asynchronous, as Optuna).
   int window = 0;
+  // tpe: the estimator (tpe.h TpeOptions): tpe_defaults, then each setting given overrides it.
+  TpeDefaults tpe_defaults = TpeDefaults::Lmsweep;
+  std::optional<double> tpe_gamma;              // (0, 1]: the share of finished trials in l(x)
+  std::optional<int> tpe_ei_candidates;         // >= 1: points drawn from l(x) per suggestion
+  std::optional<double> tpe_categorical_prior;  // > 0: the prior's weight on choice dimensions
+  std::optional<double> tpe_bandwidth;          // > 0: factor on the numerical kernels' widths
   // Fault tolerance (sweep/protocol.h): a trial whose group makes no step for this long is
   // failed (0: auto, 10x the slowest step or evaluation seen, at least kWatchdogFloorSeconds);
   // a trial running each time its job died this many times is failed, not rerun; a lease not

@@ -382,9 +382,7 @@ void Coordinator::load_warm_start() {
 int64_t Coordinator::suggest_next_trial() {
   const int64_t k = next_number_++;
   const auto history = tpe_history(k);
-  TpeOptions options;
-  options.n_startup_trials = setup_.config.n_startup_trials;
-  const Point p = suggest_tpe(setup_.space, history, options, sampler_->seed(k), sampler_->point(k));
+  const Point p = suggest_tpe(setup_.space, history, tpe_options(setup_.config), sampler_->seed(k), sampler_->point(k));
   const int64_t id = store_->add_trial(study_id_, k, to_json(p).dump(), static_cast<int64_t>(sampler_->seed(k))).id;
   // What it saw: the trials with values, and the liars.
   nlohmann::json seen = {{"finished", nlohmann::json::array()}, {"liars", nlohmann::json::array()},

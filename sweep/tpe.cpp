@@ -74,9 +74,10 @@ ParamValue decode(const Axis& a, double x) {
 
 // Optuna's bandwidths (parzen_estimator.py, _calculate_numerical_distributions): each kernel
 // as wide as the larger gap to its neighbours among the observations and the two bounds, the
-// outermost ones by their inner gap only (consider_endpoints = False), then the magic clip to
-// [(high - low) / min(100, 1 + kernels), high - low], the prior counted among the kernels.
-std::vector<double> neighbour_sigmas(const std::vector<double>& mus, double low, double high) {
+// outermost ones by their inner gap only (consider_endpoints = False), times `bandwidth`, then
+// the magic clip to [(high - low) / min(100, 1 + kernels), high - low], the prior counted among
+// the kernels.
+std::vector<double> neighbour_sigmas(const std::vector<double>& mus, double low, double high, double bandwidth) {
   const size_t n = mus.size();
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
@@ -92,7 +93,7 @@ std::vector<double> neighbour_sigmas(const std::vector<double>& mus, double low,
   }
   const double min_sigma = (high - low) / std::min(100.0, 1.0 + static_cast<double>(n + 1)), max_sigma = high - low;
   std::vector<double> sigma(n);
-  for (size_t i = 0; i < n; ++i) sigma[order[i]] = std::clamp(sorted_sigma[i], min_sigma, max_sigma);
+  for (size_t i = 0; i < n; ++i) sigma[order[i]] = std::clamp(bandwidth * sorted_sigma[i], min_sigma, max_sigma);
   return sigma;
 }
 
@@ -119,7 +120,7 @@ Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vect
     if (ax.categorical) {
       const size_t k = ax.dim->values.size();
       for (int i = 0; i <= n; ++i) {
-        std::vector<double> p(k, o.prior_weight / static_cast<double>(n + 1));  // prior_weight / kernels
+        std::vector<double> p(k, o.categorical_prior_weight / static_cast<double>(n + 1));  // prior / kernels
         if (i < n) p[static_cast<size_t>(obs[i][a])] += 1;
         double s = 0;
         for (double x : p) s += x;
@@ -132,7 +133,7 @@ Mixture build_mixture(const std::vector<Axis>& axes, const std::vector<std::vect
     std::vector<double> mus;
     for (int i = 0; i < n; ++i) mus.push_back(obs[i][a]);
     m.mu[a] = mus;
-    m.sigma[a] = neighbour_sigmas(mus, ax.low, ax.high);
+    m.sigma[a] = neighbour_sigmas(mus, ax.low, ax.high, o.bandwidth);
     m.mu[a].push_back(0.5 * (ax.low + ax.high));
     m.sigma[a].push_back(range);
   }
@@ -312,13 +313,13 @@ std::vector<const TpeObservation*> best_by_fronts(const std::vector<const TpeObs
   return below;
 }
 
-Split split_observations(const std::vector<TpeObservation>& history, int finished, bool maximize) {
+Split split_observations(const std::vector<TpeObservation>& history, int finished, const TpeOptions& options) {
   std::vector<const TpeObservation*> order;
   for (const auto& o : history) order.push_back(&o);
   // gamma counts the finished trials only; running ones (the liars) always go to g.
   const bool multi = multi_objective(history);
   // Optuna's default_gamma_multiobjective has no cap of 25.
-  const int gamma = multi ? static_cast<int>(std::ceil(0.1 * finished)) : tpe_gamma(finished);
+  const int gamma = multi ? static_cast<int>(std::ceil(0.1 * finished)) : tpe_gamma(finished, options.gamma);
   const size_t n_below = std::min(order.size(), static_cast<size_t>(gamma));
   std::vector<const TpeObservation*> below;
   if (multi) {
@@ -329,7 +330,7 @@ Split split_observations(const std::vector<TpeObservation>& history, int finishe
     below = best_by_fronts(done, std::min(n_below, done.size()));
   } else {
     std::sort(order.begin(), order.end(),
-              [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, maximize); });
+              [&](const TpeObservation* a, const TpeObservation* b) { return better(*a, *b, options.maximize); });
     below.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_below));
   }
   Split s;
@@ -363,7 +364,29 @@ std::vector<std::vector<double>> encode(const std::vector<Axis>& axes, const std
 
 }  // namespace
 
-int tpe_gamma(int n) { return std::min(static_cast<int>(std::ceil(0.1 * n)), 25); }
+TpeOptions TpeOptions::optuna() {
+  TpeOptions o;
+  o.n_ei_candidates = 24;
+  o.gamma = 0.1;
+  o.categorical_prior_weight = 1.0;
+  o.bandwidth = 1.0;
+  return o;
+}
+
+TpeOptions tpe_options(const SweepConfig& config) {
+  TpeOptions o = config.tpe_defaults == TpeDefaults::Optuna ? TpeOptions::optuna() : TpeOptions{};
+  o.n_startup_trials = config.n_startup_trials;
+  if (config.tpe_gamma) o.gamma = *config.tpe_gamma;
+  if (config.tpe_ei_candidates) o.n_ei_candidates = *config.tpe_ei_candidates;
+  if (config.tpe_categorical_prior) o.categorical_prior_weight = *config.tpe_categorical_prior;
+  if (config.tpe_bandwidth) o.bandwidth = *config.tpe_bandwidth;
+  return o;
+}
+
+int tpe_gamma(int n, double fraction) {
+  // In doubles, as Optuna's math.ceil(0.1 * n) (exact for 0.1 and 0.15 and n < 300).
+  return std::min(static_cast<int>(std::ceil(fraction * n)), 25);
+}
 
 std::vector<double> tpe_weights(int n) {
   if (n < 25) return std::vector<double>(static_cast<size_t>(n), 1.0);
@@ -384,7 +407,7 @@ Point suggest_tpe(const SearchSpace& space, const std::vector<TpeObservation>& h
   std::vector<Axis> axes;
   for (const auto& d : space.dimensions())
     if (d.dist != Distribution::Fixed) axes.push_back(axis_of(d));
-  const Split split = split_observations(history, static_cast<int>(finished), options.maximize);
+  const Split split = split_observations(history, static_cast<int>(finished), options);
   const Mixture below =
       build_mixture(axes, encode(axes, split.below), options, below_weights(split.below, multi_objective(history)));
   const Mixture above = build_mixture(axes, encode(axes, split.above), options,

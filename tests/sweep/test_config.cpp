@@ -269,3 +269,42 @@ TEST(SweepConfig, EvaluationScheduleBadInput) {
 
 }  // namespace
 }  // namespace lmsweep::sweep
+
+namespace lmsweep::sweep {
+namespace {
+
+TEST(SweepConfig, TpeEstimatorKeys) {
+  const SweepConfig d = parse_sweep_config(to_key_values({{"name", "t"}, {"method", "tpe"}, {"trials", "8"}}));
+  EXPECT_EQ(d.tpe_defaults, TpeDefaults::Lmsweep);
+  EXPECT_FALSE(d.tpe_gamma || d.tpe_ei_candidates || d.tpe_categorical_prior || d.tpe_bandwidth);
+  const SweepConfig c = parse_sweep_config(to_key_values(
+      {{"name", "t"}, {"method", "tpe"}, {"trials", "8"}, {"tpe-defaults", "Optuna"}, {"tpe_gamma", "0.25"},
+       {"tpe_ei_candidates", "96"}, {"tpe_categorical_prior", "2"}, {"tpe_bandwidth", "0.5"}}));
+  EXPECT_EQ(c.tpe_defaults, TpeDefaults::Optuna);
+  EXPECT_EQ(c.tpe_gamma, 0.25);
+  EXPECT_EQ(c.tpe_ei_candidates, 96);
+  EXPECT_EQ(c.tpe_categorical_prior, 2.0);
+  EXPECT_EQ(c.tpe_bandwidth, 0.5);
+  EXPECT_EQ(c.to_json()["tpe_defaults"], "optuna");
+  EXPECT_EQ(c.to_json()["tpe_bandwidth"], 0.5);
+  EXPECT_TRUE(d.to_json()["tpe_gamma"].is_null());
+}
+
+TEST(SweepConfig, TpeEstimatorKeysBadInput) {
+  auto parse = [](std::vector<std::pair<std::string, std::string>> kv) {
+    kv.insert(kv.begin(), {{"name", "a"}, {"trials", "3"}, {"method", "tpe"}});
+    return [kv] { parse_sweep_config(to_key_values(kv), "s.ini [sweep]"); };
+  };
+  expect_error(parse({{"tpe_defaults", "hyperopt"}}), {"tpe_defaults = 'hyperopt' is not known", "lmsweep | optuna"});
+  expect_error(parse({{"tpe_gamma", "0"}}), {"tpe_gamma = 0", "(0, 1]"});
+  expect_error(parse({{"tpe_gamma", "1.5"}}), {"tpe_gamma = 1.5", "(0, 1]"});
+  expect_error(parse({{"tpe_ei_candidates", "0"}}), {"tpe_ei_candidates = 0", "must be in 1 .."});
+  expect_error(parse({{"tpe_bandwidth", "-1"}}), {"tpe_bandwidth = -1", "must be > 0"});
+  expect_error(parse({{"tpe_categorical_prior", "x"}}), {"tpe_categorical_prior = 'x'", "expected a number"});
+  expect_error(parse({{"tpe_gammma", "0.1"}}), {"unknown key 'tpe_gammma'"});
+  expect_error([] { parse_sweep_config(to_key_values({{"name", "a"}, {"trials", "3"}, {"tpe_gamma", "0.2"}})); },
+               {"tpe_* keys set TPE's estimator", "method = random"});
+}
+
+}  // namespace
+}  // namespace lmsweep::sweep

@@ -1,5 +1,6 @@
-// TPE (sweep/tpe.h): Optuna's gamma and weights, the startup design, determinism, and a search
-// that learns: better than random on small test functions with the same budget.
+// TPE (sweep/tpe.h): Optuna's gamma and weights, lmsweep's and Optuna's defaults, the startup
+// design, determinism, and a search that learns: better than random on small test functions
+// with the same budget, with either defaults.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -16,10 +17,12 @@ namespace lmsweep::sweep {
 namespace {
 
 TEST(Tpe, GammaAndWeightsAreOptunasDefaults) {
-  EXPECT_EQ(tpe_gamma(1), 1);
-  EXPECT_EQ(tpe_gamma(10), 1);
-  EXPECT_EQ(tpe_gamma(11), 2);
-  EXPECT_EQ(tpe_gamma(1000), 25);
+  EXPECT_EQ(tpe_gamma(1, 0.1), 1);
+  EXPECT_EQ(tpe_gamma(10, 0.1), 1);
+  EXPECT_EQ(tpe_gamma(11, 0.1), 2);
+  EXPECT_EQ(tpe_gamma(1000, 0.1), 25);
+  EXPECT_EQ(tpe_gamma(20, 0.15), 3);
+  EXPECT_EQ(tpe_gamma(21, 0.15), 4);
   EXPECT_EQ(tpe_weights(24), std::vector<double>(24, 1.0));
   // numpy.concatenate([numpy.linspace(1 / 30, 1, 5), numpy.ones(25)])
   const auto w = tpe_weights(30);
@@ -28,6 +31,38 @@ TEST(Tpe, GammaAndWeightsAreOptunasDefaults) {
   EXPECT_NEAR(w[1], 1.0 / 30 + (1 - 1.0 / 30) / 4, 1e-12);
   EXPECT_NEAR(w[4], 1.0, 1e-12);
   EXPECT_EQ(w[29], 1.0);
+}
+
+TEST(Tpe, LmsweepAndOptunaDefaults) {
+  const TpeOptions ours, optuna = TpeOptions::optuna();
+  EXPECT_EQ(ours.n_ei_candidates, 48);
+  EXPECT_EQ(ours.gamma, 0.15);
+  EXPECT_EQ(ours.categorical_prior_weight, 3.0);
+  EXPECT_EQ(ours.bandwidth, 0.8);
+  // Optuna 5.1's TPESampler(): n_ei_candidates=24, default_gamma 0.1, prior_weight=1.0 (also
+  // for categorical distributions), bandwidths as computed.
+  EXPECT_EQ(optuna.n_ei_candidates, 24);
+  EXPECT_EQ(optuna.gamma, 0.1);
+  EXPECT_EQ(optuna.prior_weight, 1.0);
+  EXPECT_EQ(optuna.categorical_prior_weight, 1.0);
+  EXPECT_EQ(optuna.bandwidth, 1.0);
+  EXPECT_EQ(optuna.n_startup_trials, 10);
+}
+
+TEST(Tpe, OptionsFromTheSweepConfig) {
+  SweepConfig c;
+  c.method = SamplingMethod::Tpe;
+  c.n_startup_trials = 5;
+  EXPECT_EQ(tpe_options(c).n_ei_candidates, 48);
+  EXPECT_EQ(tpe_options(c).n_startup_trials, 5);
+  c.tpe_defaults = TpeDefaults::Optuna;
+  c.tpe_bandwidth = 0.5;
+  const TpeOptions o = tpe_options(c);
+  EXPECT_EQ(o.n_ei_candidates, 24);
+  EXPECT_EQ(o.gamma, 0.1);
+  EXPECT_EQ(o.categorical_prior_weight, 1.0);
+  EXPECT_EQ(o.bandwidth, 0.5);  // given: overrides Optuna's
+  EXPECT_EQ(o.n_startup_trials, 5);
 }
 
 SearchSpace space_of(std::vector<Dimension> dims) { return SearchSpace(std::move(dims)); }
@@ -52,7 +87,7 @@ SweepConfig tpe_config(uint64_t seed, int trials) {
 
 // Runs a sequential search of `budget` evaluations; returns the best value found (maximised).
 double search(const SearchSpace& space, SamplingMethod method, uint64_t seed, int budget,
-              const std::function<double(const Point&)>& f) {
+              const std::function<double(const Point&)>& f, const TpeOptions& options = {}) {
   SweepConfig c = tpe_config(seed, budget);
   c.method = method == SamplingMethod::Random ? SamplingMethod::Random : SamplingMethod::Tpe;
   const PointSampler design(space, c);
@@ -61,7 +96,7 @@ double search(const SearchSpace& space, SamplingMethod method, uint64_t seed, in
   for (int k = 0; k < budget; ++k) {
     const Point p = method == SamplingMethod::Random
                         ? design.point(k)
-                        : suggest_tpe(space, history, TpeOptions{}, design.seed(k), design.point(k));
+                        : suggest_tpe(space, history, options, design.seed(k), design.point(k));
     const double v = f(p);
     best = std::max(best, v);
     history.push_back({p, TpeObservation::State::Completed, v, 1, k});
@@ -107,12 +142,14 @@ TEST(Tpe, BeatsRandomWithChoiceLogAndIntDimensions) {
     return -(std::pow(std::log2(b) - 5, 2) + std::pow((g - 9) / 3, 2) + 4 * std::pow(l - 0.3, 2) +
              std::pow((s - 1.2) * 3, 2) + std::pow((w - 2) / 3, 2));
   };
-  std::vector<double> tpe, rnd;
+  std::vector<double> tpe, optuna, rnd;
   for (uint64_t seed = 1; seed <= 15; ++seed) {
     tpe.push_back(search(space, SamplingMethod::Tpe, seed, 60, f));
+    optuna.push_back(search(space, SamplingMethod::Tpe, seed, 60, f, TpeOptions::optuna()));
     rnd.push_back(search(space, SamplingMethod::Random, seed, 60, f));
   }
   EXPECT_GT(median(tpe), median(rnd));
+  EXPECT_GT(median(optuna), median(rnd));
 }
 
 TEST(Tpe, StartupDeterminismAndValidValues) {
