@@ -39,6 +39,8 @@ using namespace lmsweep::sweep;
 
 namespace {
 
+using Runs = std::vector<std::vector<double>>;  // per seed, the best so far after each evaluation
+
 struct Function {
   std::string name;
   SearchSpace space;
@@ -239,21 +241,21 @@ int evaluate(int argc, char** argv) {
   return 2;
 }
 
-double median_at(const std::vector<std::vector<double>>& runs, int evals) {
+double median_at(const Runs& runs, int evals) {
   std::vector<double> v;
   for (const auto& r : runs) v.push_back(r.at(static_cast<size_t>(evals - 1)));
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-double mean_at(const std::vector<std::vector<double>>& runs, int evals) {
+double mean_at(const Runs& runs, int evals) {
   double s = 0;
   for (const auto& r : runs) s += r.at(static_cast<size_t>(evals - 1));
   return s / static_cast<double>(runs.size());
 }
 
 // The median of a resample (with replacement, seeded) of the values after `evals`.
-double resampled_median(const std::vector<std::vector<double>>& runs, int evals, uint64_t& state) {
+double resampled_median(const Runs& runs, int evals, uint64_t& state) {
   std::vector<double> v;
   for (size_t i = 0; i < runs.size(); ++i) {
     state = splitmix64(state);
@@ -265,9 +267,8 @@ double resampled_median(const std::vector<std::vector<double>>& runs, int evals,
 
 // lmsweep's median minus Optuna's after the whole budget, with a 95 % bootstrap interval
 // (2000 resamples of each side's seeds): how far apart the two are beyond the seeds' spread.
-void print_difference(const std::string& function, const std::string& sampler,
-                      const std::vector<std::vector<double>>& ours, const std::vector<std::vector<double>>& theirs,
-                      int evals) {
+void print_difference(const std::string& function, const std::string& sampler, const Runs& ours,
+                      const Runs& theirs, int evals) {
   uint64_t state = 12345;
   std::vector<double> d;
   for (int b = 0; b < 2000; ++b) d.push_back(resampled_median(ours, evals, state) - resampled_median(theirs, evals, state));
@@ -300,8 +301,6 @@ Args parse_args(int argc, char** argv) {
   }
   return a;
 }
-
-using Runs = std::vector<std::vector<double>>;
 
 // Optuna's runs, {function: {sampler: runs}}; empty when optuna is not importable.
 std::map<std::string, std::map<std::string, Runs>> optuna_runs(const Args& a) {

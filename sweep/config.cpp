@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/strings.h"
 #include "sweep/asha.h"
+#include "sweep/tpe.h"
 
 namespace lmsweep::sweep {
 namespace {
@@ -341,6 +342,14 @@ std::vector<int64_t> SweepConfig::rung_epochs(int64_t epochs) const {
 
 namespace {
 
+// A real > 0; the message names lmsweep's and Optuna's defaults.
+double parse_positive(const KeyValue& kv, const std::string& label, double ours, double optuna) {
+  const double v = parse_real(kv, label);
+  LMSWEEP_CHECK(v > 0, "{} {} = {}: must be > 0 (lmsweep {}, Optuna {})", where(kv, label), kv.key, kv.value, ours,
+                optuna);
+  return v;
+}
+
 // [sweep] tpe_*: TPE's estimator settings (tpe.h).
 void parse_tpe_key(SweepConfig& cfg, const std::string& key, const KeyValue& kv, const std::string& label) {
   const std::string what = fmt::format("{} {}", where(kv, label), kv.key);
@@ -351,13 +360,13 @@ void parse_tpe_key(SweepConfig& cfg, const std::string& key, const KeyValue& kv,
   } else if (key == "tpe_gamma") {
     const double v = parse_real(kv, label);
     LMSWEEP_CHECK(v > 0 && v <= 1, "{} = {}: the share of finished trials that form l(x), in (0, 1] "
-                  "(lmsweep 0.15, Optuna 0.1)", what, kv.value);
+                  "(lmsweep {}, Optuna {})", what, kv.value, TpeOptions{}.gamma, TpeOptions::optuna().gamma);
     cfg.tpe_gamma = v;
-  } else {
-    const double v = parse_real(kv, label);
-    LMSWEEP_CHECK(v > 0, "{} = {}: must be > 0 (lmsweep {}, Optuna 1)", what, kv.value,
-                  key == "tpe_bandwidth" ? "0.8" : "3");
-    (key == "tpe_bandwidth" ? cfg.tpe_bandwidth : cfg.tpe_categorical_prior) = v;
+  } else if (key == "tpe_bandwidth") {
+    cfg.tpe_bandwidth = parse_positive(kv, label, TpeOptions{}.bandwidth, TpeOptions::optuna().bandwidth);
+  } else if (key == "tpe_categorical_prior") {
+    cfg.tpe_categorical_prior = parse_positive(kv, label, TpeOptions{}.categorical_prior_weight,
+                                               TpeOptions::optuna().categorical_prior_weight);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -83,6 +84,7 @@ struct TrialRow {
   int64_t attempts = 0;
   std::string error;
   int64_t epochs = 0;
+  std::set<int64_t> epoch_numbers;  // the epochs recorded
   std::string epoch_rows;  // every recorded value, to compare across runs
 };
 
@@ -100,6 +102,7 @@ inline std::map<int64_t, TrialRow> trials(const fs::path& db, const std::string&
     r.error = t.error;
     for (const auto& e : store.epochs(t.id)) {
       ++r.epochs;
+      r.epoch_numbers.insert(e.epoch);
       r.epoch_rows += std::to_string(e.epoch) + ":" + std::to_string(e.map.value_or(-1)) + ":" +
                       std::to_string(e.train_loss.value_or(-1)) + ";";
     }

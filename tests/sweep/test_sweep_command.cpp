@@ -135,15 +135,6 @@ TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
   EXPECT_TRUE(j[0]["params"].contains("lr"));
 }
 
-// The epochs a trial recorded ("1:...;2:...;" in TrialRow::epoch_rows).
-std::set<int64_t> recorded_epochs(const testing::sweep_process::TrialRow& t) {
-  std::set<int64_t> out;
-  std::stringstream rows(t.epoch_rows);
-  for (std::string row; std::getline(rows, row, ';');)
-    if (!row.empty()) out.insert(std::stoll(row.substr(0, row.find(':'))));
-  return out;
-}
-
 TEST(SweepCommand, KillNineThenTheSameCommandResumesFromTheResumeFolder) {
   const auto dir = with_program("cmd_kill");
   write(dir / "s.ini", command_config("kill", 6, "", 8, 0.15));
@@ -185,7 +176,7 @@ TEST(SweepCommand, KillNineThenTheSameCommandResumesFromTheResumeFolder) {
     EXPECT_EQ(t.status, "completed") << "trial " << k;
     std::set<int64_t> missing;
     for (int64_t e = 1; e <= 8; ++e) missing.insert(e);
-    for (int64_t e : recorded_epochs(t)) missing.erase(e);
+    for (int64_t e : t.epoch_numbers) missing.erase(e);
     // Every epoch, except that a line the program printed (and saved its state after) as the
     // job died, still on its way to the database, is lost: the program resumes after it.
     const bool lost_in_flight = interrupted.count(k) && missing == std::set<int64_t>{before.at(k).epochs + 1};
