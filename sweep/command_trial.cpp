@@ -290,6 +290,17 @@ std::optional<std::string> ChildProcess::read_line(double timeout_seconds) {
   }
 }
 
+std::vector<std::string> ChildProcess::remaining_lines(double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  std::vector<std::string> lines;
+  while (true) {
+    const std::chrono::duration<double> left = deadline - std::chrono::steady_clock::now();
+    auto line = read_line(std::max(0.0, left.count()));
+    if (!line) return lines;
+    lines.push_back(std::move(*line));
+  }
+}
+
 bool ChildProcess::poll_exit() {
   if (exited() || pid_ <= 0) return true;
   int status = 0;

@@ -76,6 +76,9 @@ class ChildProcess {
 
   // The next complete stdout line within timeout_seconds; nullopt on timeout or at the end.
   std::optional<std::string> read_line(double timeout_seconds);
+  // The stdout lines not yet read, up to the end of the output or timeout_seconds in all (a
+  // process it started outside its group may hold the pipe open). For after it has ended.
+  std::vector<std::string> remaining_lines(double timeout_seconds);
   bool output_ended() const { return eof_; }
   // Reaps the process if it has ended (non-blocking); true once it has.
   bool poll_exit();

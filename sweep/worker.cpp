@@ -277,8 +277,14 @@ ProcessSpec command_spec(const Worker& w, const Assignment& a, int port) {
   return spec;
 }
 
+bool has_objectives(const nlohmann::json& line, const std::vector<std::string>& objectives) {
+  return std::all_of(objectives.begin(), objectives.end(),
+                     [&](const std::string& o) { return line.contains(o) && line[o].is_number(); });
+}
+
 // The leader's check of an epoch line: it carries every objective, as a number.
 void check_objectives(const nlohmann::json& line, const std::vector<std::string>& objectives) {
+  if (has_objectives(line, objectives)) return;
   for (const auto& o : objectives) {
     if (line.contains(o) && line[o].is_number()) continue;
     std::string keys;
@@ -306,29 +312,44 @@ std::string command_exit(Worker& w, Attempt& attempt, const Assignment& a, Child
                           last.empty() ? "nothing on stderr" : last, spec.stderr_log));
 }
 
+// Stops the process; the leader then records the epoch lines it printed before it ended that
+// were not read yet (a prune decided while later epochs were already in the pipe, lines in
+// flight at a stop), so the database holds every epoch line of stdout.log. The coordinator's
+// reply is moot: the program has ended, and a pruned trial stays pruned (ASHA repeats its
+// decision for a pruned trial, as when rebuilding from the database).
+void stop_and_record_the_rest(Worker& w, const Assignment& a, ChildProcess& child) {
+  child.terminate(w.setup.stop_grace_seconds);
+  if (!w.leader) return;
+  for (const auto& line : child.remaining_lines(2.0)) {
+    const auto j = parse_epoch_output(line);
+    if (!j || !has_objectives(*j, w.setup.objectives)) continue;  // a stopped trial does not fail on it
+    dist::send_json(w.channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", j->dump()}});
+    dist::receive_json(w.channels.down, 0, kDecision);
+  }
+}
+
 // One rank's process of a command trial, from start to end (command_trial.h).
 std::string run_command_trial(Worker& w, Attempt& attempt, const Assignment& a, int64_t epochs) {
   const int port = dist::broadcast_json(w.group_comm, 0, w.leader ? free_tcp_port() : 0).get<int>();
   const ProcessSpec spec = command_spec(w, a, port);
   ChildProcess child(spec);  // its destructor stops it when this throws
-  const double grace = w.setup.stop_grace_seconds;
   const bool beat_on_output = w.setup.watchdog_seconds > 0;  // else only peers and stops end it
   while (true) {
     const auto line = child.read_line(0.1);
     if (line || !beat_on_output) attempt.beat();
     if (w.setup.stop_requested && w.setup.stop_requested()) {
-      child.terminate(grace);
+      stop_and_record_the_rest(w, a, child);
       return "interrupted";
     }
     if (!w.leader) {
       if (const auto d = w.link->poll_decision(a.trial_id); d && !*d) {
-        child.terminate(grace);
+        stop_and_record_the_rest(w, a, child);
         return "pruned";
       }
     } else if (const auto j = line ? parse_epoch_output(*line) : std::nullopt) {
       check_objectives(*j, w.setup.objectives);
       if (!report_epoch(w, attempt, a, j->dump())) {
-        child.terminate(grace);
+        stop_and_record_the_rest(w, a, child);
         return j->value("epoch", int64_t{0}) < epochs ? "pruned" : "completed";
       }
     }

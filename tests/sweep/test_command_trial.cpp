@@ -124,6 +124,30 @@ TEST(ChildProcess, TerminateSendsSigtermThenSigkill) {
   EXPECT_FALSE(process_alive(sleeper)) << "the program's own child outlived it";
 }
 
+// What a prune leaves in the pipe: the lines printed after the one that was read, and the
+// SIGTERM handler's last one, come back after terminate(); a process outside the program's
+// group holding the pipe open costs the timeout, not a hang.
+TEST(ChildProcess, RemainingLinesAfterTerminate) {
+  const auto dir = temp_dir("remaining");
+  ChildProcess child(sh(dir, "trap 'echo bye; exit 0' TERM; echo 1; echo 2; echo 3; while true; do sleep 0.05; done"));
+  ASSERT_EQ(child.read_line(10).value_or(""), "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // 2 and 3 are in the pipe
+  child.terminate(5);
+  EXPECT_EQ(child.remaining_lines(5), (std::vector<std::string>{"2", "3", "bye"}));
+  EXPECT_TRUE(child.output_ended());
+
+  ChildProcess holder(sh(dir, "setsid sleep 30 & echo $!; echo after; exit 0"));
+  const pid_t sleeper = std::stoi(holder.read_line(10).value_or("0"));
+  while (!holder.poll_exit()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(holder.remaining_lines(0.3), (std::vector<std::string>{"after"}));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(waited, 0.25);
+  EXPECT_LT(waited, 3.0);
+  EXPECT_FALSE(holder.output_ended()) << "the sleeper still holds the pipe";
+  if (sleeper > 0) ::kill(sleeper, SIGKILL);
+}
+
 TEST(ChildProcess, FreePortIsBindable) {
   const int port = free_tcp_port();
   EXPECT_GT(port, 1023);

@@ -33,10 +33,11 @@ using testing::temp_dir;
 
 // The training program: epochs from where its resume folder says, a score that rises with
 // the epoch and peaks at lr = 0.01; `crash = yes` with lr > 0.01 fails at epoch 2 with a line
-// on stderr.
+// on stderr. `--hold H` (0: none) prints epoch H's line with epoch H+1's, in one write, as a
+// program with buffered output might: a prune at H then finds H+1 already in the pipe.
 // It notes its pid, each start and a SIGTERM in the trial folder.
 const char* kProgram = R"(#!/bin/sh
-lr=$2; crash=$4; epochs=$6; pause=$8
+lr=$2; crash=$4; epochs=$6; pause=$8; hold=${10:-0}; held=
 dir="$LMSWEEP_TRIAL_DIR"; resume="$LMSWEEP_RESUME_DIR"
 start=0; [ -f "$resume/epoch" ] && start=$(cat "$resume/epoch")
 echo $$ >> "$dir/pids"; echo "$start" >> "$dir/starts"
@@ -50,18 +51,23 @@ while [ "$e" -lt "$epochs" ]; do
   sleep "$pause"
   if [ "$crash" = yes ] && [ "$big" = 1 ] && [ "$e" -ge 2 ]; then echo "loading batch $e" >&2; echo "diverged: loss is nan" >&2; exit 3; fi
   score=$(awk -v lr="$lr" -v e="$e" -v n="$epochs" 'BEGIN { l = log(lr) / log(10) + 2; printf "%.6f", (1 - l * l / 9) * e / n }')
-  echo "{\"epoch\": $e, \"score\": $score, \"loss\": 0.5}"
+  line="{\"epoch\": $e, \"score\": $score, \"loss\": 0.5}"
+  if [ "$e" -eq "$hold" ]; then held="$line"; continue; fi
+  if [ -n "$held" ]; then line="$held
+$line"; held=; fi
+  printf '%s\n' "$line"
   echo "$e" > "$resume/epoch"
 done
 )";
 
 std::string command_config(const std::string& name, int trials, const std::string& extra, int epochs,
-                           double pause) {
+                           double pause, int hold = 0) {
   return "[sweep]\nname = " + name + "\nmethod = random\ntrials = " + std::to_string(trials) +
          "\nseed = 5\ntrial = command\nobjective = score\nstop_grace_seconds = 5\n"
          "command = ./train.sh --lr {lr} --crash {crash} --epochs " + std::to_string(epochs) + " --pause " +
-         std::to_string(pause) + "\n" + extra + "\n[space]\nlr = loguniform(0.0001, 1)\ncrash = choice(no, yes)\n"
-         "\n[train]\nepochs = " + std::to_string(epochs) + "\n";
+         std::to_string(pause) + " --hold " + std::to_string(hold) + "\n" + extra +
+         "\n[space]\nlr = loguniform(0.0001, 1)\ncrash = choice(no, yes)\n\n[train]\nepochs = " +
+         std::to_string(epochs) + "\n";
 }
 
 fs::path with_program(const std::string& name) {
@@ -93,7 +99,9 @@ fs::path trial_folder(const fs::path& dir, const std::string& study, int64_t num
 
 TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
   const auto dir = with_program("cmd_asha");
-  write(dir / "s.ini", command_config("cmd", 12, "scheduler = asha\ngrace = 2\nreduction = 2", 6, 0.05));
+  // Epoch 2 (the first rung) comes with epoch 3: a trial pruned at 2 has 3 already printed.
+  // 0.1 s epochs: a pruned program still runs when the decision comes, even on a busy machine.
+  write(dir / "s.ini", command_config("cmd", 12, "scheduler = asha\ngrace = 2\nreduction = 2", 6, 0.1, 2));
   const auto r = run("cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db");
   // The sweep goes on past failed trials (exit 0 unless every trial failed).
   ASSERT_EQ(r.status, 0) << r.output;
@@ -113,6 +121,7 @@ TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
       ++pruned;
       EXPECT_EQ(lines_of(folder / "terminated"), pids) << "trial " << k << " was pruned without SIGTERM";
       EXPECT_LT(t.epochs, 6);
+      EXPECT_GE(t.epochs, 3) << "trial " << k << ": the line after the rung's, printed with it, is recorded too";
     } else if (t.status == "completed") {
       ++completed;
       EXPECT_EQ(t.epochs, 6);
