@@ -313,8 +313,8 @@ std::string command_exit(Worker& w, Attempt& attempt, const Assignment& a, Child
 }
 
 // Stops the process; the leader then records the epoch lines it printed before it ended that
-// were not read yet (a prune decided while later epochs were already in the pipe, lines in
-// flight at a stop), so the database holds every epoch line of stdout.log. The coordinator's
+// were not read yet (a prune decided while later epochs were already in the pipe, what its
+// SIGTERM handler printed), so the database holds every epoch line of stdout.log. The coordinator's
 // reply is moot: the program has ended, and a pruned trial stays pruned (ASHA repeats its
 // decision for a pruned trial, as when rebuilding from the database).
 void stop_and_record_the_rest(Worker& w, const Assignment& a, ChildProcess& child) {
@@ -337,10 +337,7 @@ std::string run_command_trial(Worker& w, Attempt& attempt, const Assignment& a, 
   while (true) {
     const auto line = child.read_line(0.1);
     if (line || !beat_on_output) attempt.beat();
-    if (w.setup.stop_requested && w.setup.stop_requested()) {
-      stop_and_record_the_rest(w, a, child);
-      return "interrupted";
-    }
+    // The line in hand first: one that came just as a stop did is recorded too.
     if (!w.leader) {
       if (const auto d = w.link->poll_decision(a.trial_id); d && !*d) {
         stop_and_record_the_rest(w, a, child);
@@ -352,6 +349,10 @@ std::string run_command_trial(Worker& w, Attempt& attempt, const Assignment& a, 
         stop_and_record_the_rest(w, a, child);
         return j->value("epoch", int64_t{0}) < epochs ? "pruned" : "completed";
       }
+    }
+    if (w.setup.stop_requested && w.setup.stop_requested()) {
+      stop_and_record_the_rest(w, a, child);
+      return "interrupted";
     }
     if (!line && child.output_ended()) return command_exit(w, attempt, a, child, spec);
   }

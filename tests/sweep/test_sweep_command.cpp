@@ -32,16 +32,34 @@ using namespace testing::sweep_process;
 using testing::temp_dir;
 
 // The training program: epochs from where its resume folder says, a score that rises with
-// the epoch and peaks at lr = 0.01; `crash = yes` with lr > 0.01 fails at epoch 2 with a line
-// on stderr. `--hold H` (0: none) prints epoch H's line with epoch H+1's, in one write, as a
-// program with buffered output might: a prune at H then finds H+1 already in the pipe.
+// the epoch and peaks at lr = 0.01; `--crash yes` with lr > 0.01 fails at epoch 2 with a line
+// on stderr. `--hold H` prints epoch H's line with epoch H+1's, in one write, as a program with
+// buffered output might: a prune at H then finds H+1 already in the pipe. `--last-words yes`:
+// on SIGTERM it ends the epoch it is in at once, prints its line and saves it.
 // It notes its pid, each start and a SIGTERM in the trial folder.
 const char* kProgram = R"(#!/bin/sh
-lr=$2; crash=$4; epochs=$6; pause=$8; hold=${10:-0}; held=
+hold=0; words=no; held=; printed=
+while [ $# -gt 1 ]; do
+  case "$1" in --lr) lr=$2;; --crash) crash=$2;; --epochs) epochs=$2;; --pause) pause=$2;;
+    --hold) hold=$2;; --last-words) words=$2;; esac
+  shift 2
+done
 dir="$LMSWEEP_TRIAL_DIR"; resume="$LMSWEEP_RESUME_DIR"
 start=0; [ -f "$resume/epoch" ] && start=$(cat "$resume/epoch")
 echo $$ >> "$dir/pids"; echo "$start" >> "$dir/starts"
-trap 'echo $$ >> "$dir/terminated"; exit 143' TERM
+epoch_line() {
+  score=$(awk -v lr="$lr" -v e="$1" -v n="$epochs" 'BEGIN { l = log(lr) / log(10) + 2; printf "%.6f", (1 - l * l / 9) * e / n }')
+  echo "{\"epoch\": $1, \"score\": $score, \"loss\": 0.5}"
+}
+on_term() {
+  echo $$ >> "$dir/terminated"
+  if [ "$words" = yes ] && [ "$e" -gt "$start" ]; then
+    [ "$printed" = "$e" ] || epoch_line "$e"
+    echo "$e" > "$resume/epoch"
+  fi
+  exit 143
+}
+trap on_term TERM
 env | grep -E '^(MASTER_ADDR|MASTER_PORT|WORLD_SIZE|RANK|LOCAL_RANK|LOCAL_WORLD_SIZE|LMSWEEP_[A-Z_]*)=' | sort > "$dir/env.rank$RANK"
 echo "starting at epoch $start"
 big=$(awk -v lr="$lr" 'BEGIN { print (lr > 0.01) }')
@@ -50,22 +68,22 @@ while [ "$e" -lt "$epochs" ]; do
   e=$((e + 1))
   sleep "$pause"
   if [ "$crash" = yes ] && [ "$big" = 1 ] && [ "$e" -ge 2 ]; then echo "loading batch $e" >&2; echo "diverged: loss is nan" >&2; exit 3; fi
-  score=$(awk -v lr="$lr" -v e="$e" -v n="$epochs" 'BEGIN { l = log(lr) / log(10) + 2; printf "%.6f", (1 - l * l / 9) * e / n }')
-  line="{\"epoch\": $e, \"score\": $score, \"loss\": 0.5}"
+  line=$(epoch_line "$e")
   if [ "$e" -eq "$hold" ]; then held="$line"; continue; fi
   if [ -n "$held" ]; then line="$held
 $line"; held=; fi
-  printf '%s\n' "$line"
+  printf '%s\n' "$line"; printed=$e
   echo "$e" > "$resume/epoch"
 done
 )";
 
+// `flags`: more of the program's options, e.g. "--hold 2".
 std::string command_config(const std::string& name, int trials, const std::string& extra, int epochs,
-                           double pause, int hold = 0) {
+                           double pause, const std::string& flags = "") {
   return "[sweep]\nname = " + name + "\nmethod = random\ntrials = " + std::to_string(trials) +
          "\nseed = 5\ntrial = command\nobjective = score\nstop_grace_seconds = 5\n"
          "command = ./train.sh --lr {lr} --crash {crash} --epochs " + std::to_string(epochs) + " --pause " +
-         std::to_string(pause) + " --hold " + std::to_string(hold) + "\n" + extra +
+         std::to_string(pause) + (flags.empty() ? "" : " " + flags) + "\n" + extra +
          "\n[space]\nlr = loguniform(0.0001, 1)\ncrash = choice(no, yes)\n\n[train]\nepochs = " +
          std::to_string(epochs) + "\n";
 }
@@ -97,11 +115,34 @@ fs::path trial_folder(const fs::path& dir, const std::string& study, int64_t num
   return dir / "s-trials" / study / name;
 }
 
+// Whether, within a minute, a running trial of the study records `epoch`.
+bool a_running_trial_reaches(const fs::path& db, const std::string& study, int64_t epoch) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    try {
+      auto store = db::Store::open_read_only(db.string());
+      const auto st = store.find_study(study);
+      if (!st) continue;
+      for (const auto& t : store.running_trials(st->id))
+        if (t.last_epoch && t.last_epoch->epoch >= epoch) return true;
+    } catch (const std::exception&) {
+    }
+  }
+  return false;
+}
+
+int epoch_lines_of(const fs::path& folder) {
+  int n = 0;
+  for (const auto& l : lines_of(folder / "stdout.log")) n += l.rfind("{\"epoch\"", 0) == 0;
+  return n;
+}
+
 TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
   const auto dir = with_program("cmd_asha");
   // Epoch 2 (the first rung) comes with epoch 3: a trial pruned at 2 has 3 already printed.
   // 0.1 s epochs: a pruned program still runs when the decision comes, even on a busy machine.
-  write(dir / "s.ini", command_config("cmd", 12, "scheduler = asha\ngrace = 2\nreduction = 2", 6, 0.1, 2));
+  write(dir / "s.ini", command_config("cmd", 12, "scheduler = asha\ngrace = 2\nreduction = 2", 6, 0.1, "--hold 2"));
   const auto r = run("cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db");
   // The sweep goes on past failed trials (exit 0 unless every trial failed).
   ASSERT_EQ(r.status, 0) << r.output;
@@ -110,8 +151,7 @@ TEST(SweepCommand, AshaRecordsEveryEpochPrunesWithSigtermAndKeepsStderr) {
   int pruned = 0, completed = 0, failed = 0;
   for (const auto& [k, t] : rows) {
     const fs::path folder = trial_folder(dir, "cmd", k);
-    int epoch_lines = 0;
-    for (const auto& l : lines_of(folder / "stdout.log")) epoch_lines += l.rfind("{\"epoch\"", 0) == 0;
+    const int epoch_lines = epoch_lines_of(folder);
     EXPECT_EQ(t.epochs, epoch_lines) << "trial " << k << ": every epoch line recorded, and only those";
     EXPECT_EQ(lines_of(folder / "stdout.log").at(0), "starting at epoch 0") << "other output kept in the folder";
     const auto pids = lines_of(folder / "pids");
@@ -150,19 +190,7 @@ TEST(SweepCommand, KillNineThenTheSameCommandResumesFromTheResumeFolder) {
   const std::string command = "cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db";
   const pid_t pid = start_in_session(command + " > first.log 2>&1");
   ASSERT_GE(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  bool ready = false;
-  while (!ready && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    try {
-      auto store = db::Store::open_read_only((dir / "s.db").string());
-      auto st = store.find_study("kill");
-      if (!st) continue;
-      for (const auto& t : store.running_trials(st->id)) ready = ready || (t.last_epoch && t.last_epoch->epoch >= 2);
-    } catch (const std::exception&) {
-    }
-  }
-  ASSERT_TRUE(ready) << "no trial reached epoch 2";
+  ASSERT_TRUE(a_running_trial_reaches(dir / "s.db", "kill", 2)) << "no trial reached epoch 2";
   kill_session(pid);
   const auto before = trials(dir / "s.db", "kill");
   std::set<int64_t> interrupted;
@@ -201,6 +229,44 @@ TEST(SweepCommand, KillNineThenTheSameCommandResumesFromTheResumeFolder) {
     resumed = resumed || std::stoi(starts[1]) >= 2;  // from LMSWEEP_RESUME_DIR, not from scratch
   }
   EXPECT_TRUE(resumed);
+}
+
+// A stop (SIGUSR1 to the ranks: SLURM's warning before the time limit) sends the program
+// SIGTERM; it ends its epoch there, prints its line and saves. That line, printed after the
+// stop, is recorded, so the same command resumes after it and no epoch is missing (after kill -9
+// the line in flight may be: the test above).
+TEST(SweepCommand, AStopRecordsTheProgramsLastLineAndTheRerunMissesNoEpoch) {
+  const auto dir = with_program("cmd_stop");
+  write(dir / "s.ini", command_config("stop", 6, "", 8, 0.15, "--last-words yes"));
+  const std::string command = "cd " + dir.string() + " && " + mpirun(3) + kExe + " sweep --config s.ini --db s.db";
+  const pid_t pid = start_in_session(command + " > first.log 2>&1");
+  ASSERT_GE(pid, 0);
+  ASSERT_TRUE(a_running_trial_reaches(dir / "s.db", "stop", 2)) << "no trial reached epoch 2";
+  run("pkill -USR1 -x lmsweep -s " + std::to_string(pid));
+  waitpid(pid, nullptr, 0);
+  const auto before = trials(dir / "s.db", "stop");
+  std::set<int64_t> interrupted;
+  for (const auto& [k, t] : before) {
+    if (t.status != "interrupted") continue;
+    interrupted.insert(k);
+    const fs::path folder = trial_folder(dir, "stop", k);
+    EXPECT_EQ(lines_of(folder / "terminated"), lines_of(folder / "pids")) << "trial " << k << " was not sent SIGTERM";
+    EXPECT_EQ(t.epochs, epoch_lines_of(folder)) << "trial " << k << ": its last words were not recorded";
+  }
+  ASSERT_FALSE(interrupted.empty()) << testing::read_text_file((dir / "first.log").string());
+
+  const auto r = run(command);
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const auto& [k, t] : trials(dir / "s.db", "stop")) {
+    if (t.status == "failed") continue;  // crash = yes
+    EXPECT_EQ(t.status, "completed") << "trial " << k;
+    EXPECT_EQ(t.epoch_numbers, (std::set<int64_t>{1, 2, 3, 4, 5, 6, 7, 8})) << "trial " << k << ": " << t.epoch_rows;
+  }
+  for (int64_t k : interrupted) {
+    const auto starts = lines_of(trial_folder(dir, "stop", k) / "starts");
+    ASSERT_EQ(starts.size(), 2u) << "trial " << k;
+    EXPECT_EQ(std::stoll(starts[1]), before.at(k).epochs) << "trial " << k << " resumed after its last recorded epoch";
+  }
 }
 
 std::map<std::string, std::string> env_file(const fs::path& file) {
