@@ -189,11 +189,16 @@ RankOutcome Attempt::run(const std::function<std::string()>& trial) {
   return verdict;
 }
 
+// The leader's kEpoch and the coordinator's decision on it (protocol.h).
+bool send_epoch(const Worker& w, const Assignment& a, const std::string& line) {
+  dist::send_json(w.channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
+  return dist::receive_json(w.channels.down, 0, kDecision).message.value("continue", false);
+}
+
 // The leader reports each epoch and relays the coordinator's decision to the group.
 bool report_epoch(Worker& w, Attempt& attempt, const Assignment& a, const std::string& line) {
   if (!w.leader) return w.link->receive_decision(a.trial_id, 3600, [&] { attempt.check(); });
-  dist::send_json(w.channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", line}});
-  const bool keep_going = dist::receive_json(w.channels.down, 0, kDecision).message.value("continue", false);
+  const bool keep_going = send_epoch(w, a, line);
   w.link->send_decision(a.trial_id, keep_going);
   return keep_going;
 }
@@ -277,21 +282,21 @@ ProcessSpec command_spec(const Worker& w, const Assignment& a, int port) {
   return spec;
 }
 
-bool has_objectives(const nlohmann::json& line, const std::vector<std::string>& objectives) {
-  return std::all_of(objectives.begin(), objectives.end(),
-                     [&](const std::string& o) { return line.contains(o) && line[o].is_number(); });
+// The first objective the epoch line lacks as a number; nullptr when it has them all.
+const std::string* missing_objective(const nlohmann::json& line, const std::vector<std::string>& objectives) {
+  for (const auto& o : objectives)
+    if (!line.contains(o) || !line[o].is_number()) return &o;
+  return nullptr;
 }
 
 // The leader's check of an epoch line: it carries every objective, as a number.
 void check_objectives(const nlohmann::json& line, const std::vector<std::string>& objectives) {
-  if (has_objectives(line, objectives)) return;
-  for (const auto& o : objectives) {
-    if (line.contains(o) && line[o].is_number()) continue;
-    std::string keys;
-    for (auto it = line.begin(); it != line.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
-    throw Error(fmt::format("the command's epoch line has no number '{}' (an objective of the sweep); its keys: {}",
-                            o, keys));
-  }
+  const std::string* missing = missing_objective(line, objectives);
+  if (!missing) return;
+  std::string keys;
+  for (auto it = line.begin(); it != line.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
+  throw Error(fmt::format("the command's epoch line has no number '{}' (an objective of the sweep); its keys: {}",
+                          *missing, keys));
 }
 
 // How the process ended, as a status; throws with its stderr's last line when it failed.
@@ -314,17 +319,17 @@ std::string command_exit(Worker& w, Attempt& attempt, const Assignment& a, Child
 
 // Stops the process; the leader then records the epoch lines it printed before it ended that
 // were not read yet (a prune decided while later epochs were already in the pipe, what its
-// SIGTERM handler printed), so the database holds every epoch line of stdout.log. The coordinator's
-// reply is moot: the program has ended, and a pruned trial stays pruned (ASHA repeats its
-// decision for a pruned trial, as when rebuilding from the database).
+// SIGTERM handler printed), so the database holds every epoch line of stdout.log. The
+// coordinator's reply is moot: the program has ended, and a pruned trial stays pruned (ASHA
+// repeats its decision for a pruned trial, as when rebuilding from the database).
 void stop_and_record_the_rest(Worker& w, const Assignment& a, ChildProcess& child) {
+  constexpr double kLateOutputSeconds = 2.0;  // for a process outside the group holding the pipe
   child.terminate(w.setup.stop_grace_seconds);
   if (!w.leader) return;
-  for (const auto& line : child.remaining_lines(2.0)) {
+  for (const auto& line : child.remaining_lines(kLateOutputSeconds)) {
     const auto j = parse_epoch_output(line);
-    if (!j || !has_objectives(*j, w.setup.objectives)) continue;  // a stopped trial does not fail on it
-    dist::send_json(w.channels.up, 0, kEpoch, {{"trial_id", a.trial_id}, {"line", j->dump()}});
-    dist::receive_json(w.channels.down, 0, kDecision);
+    if (!j || missing_objective(*j, w.setup.objectives)) continue;  // a stopped trial does not fail on it
+    send_epoch(w, a, j->dump());
   }
 }
 
